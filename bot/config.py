@@ -1,0 +1,129 @@
+"""Settings: the only place that reads the environment (and `.env`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+QUOTA_KINDS = ("chat", "voice", "vision", "edit", "draw", "imagine")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=True,
+        extra="ignore",
+    )
+
+    # --- the contract's settings ---
+    BOT_TOKEN: SecretStr
+    API_KEY: SecretStr
+    API_BASE_URL: str = "https://api.wenwen-ai.com/v1"
+    MJ_BASE_URL: str = ""
+    TELEGRAM_API_URL: str = "https://api.telegram.org"
+    ADMIN_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
+    DATABASE_PATH: Path = Path("data/bot.sqlite3")
+
+    CHAT_MODEL: str = "gpt-4o-mini"
+    VISION_MODEL: str = "gpt-4o"
+    AUDIO_MODEL: str = "gpt-4o-audio-preview"
+    TRANSCRIBE_MODEL: str = "whisper-1"
+    IMAGE_MODEL: str = "gpt-image-1"
+    VOICE: str = "alloy"
+
+    QUOTA_CHAT: int = Field(50, ge=-1)
+    QUOTA_VOICE: int = Field(20, ge=-1)
+    QUOTA_VISION: int = Field(20, ge=-1)
+    QUOTA_EDIT: int = Field(5, ge=-1)
+    QUOTA_DRAW: int = Field(5, ge=-1)
+    QUOTA_IMAGINE: int = Field(10, ge=-1)
+
+    MJ_POLL_INTERVAL: float = Field(5.0, gt=0)
+    MJ_TIMEOUT: float = Field(1800.0, gt=0)
+
+    WEBHOOK_URL: str = ""
+    WEBHOOK_SECRET: SecretStr = SecretStr("")
+    WEBHOOK_HOST: str = "0.0.0.0"
+    WEBHOOK_PORT: int = Field(8080, ge=1, le=65535)
+
+    LOG_LEVEL: str = "INFO"
+    FFMPEG_PATH: str = ""
+
+    # --- tuning beyond the contract (documented in .env.example and the README) ---
+    HISTORY_TURNS: int = Field(10, ge=0, description="earlier exchanges sent as context")
+    MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest voice note accepted")
+    CHAT_TIMEOUT: float = Field(60.0, gt=0, description="seconds a text turn may take upstream")
+    VOICE_TIMEOUT: float = Field(120.0, gt=0, description="seconds a voice turn may take upstream")
+    GATEWAY_RETRIES: int = Field(2, ge=0, le=5, description="retries on 429/5xx/connection errors")
+    SYSTEM_PROMPT: str = (
+        "You are a friendly, concise assistant in a Telegram chat. Answer in the language the user writes "
+        "or speaks in."
+    )
+
+    @field_validator("ADMIN_IDS", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        """Accept `1,2`, `1 2` or a JSON list, as operators write it both ways."""
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return frozenset()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part for part in text.replace(",", " ").split() if part]
+        return value
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("API_BASE_URL", "TELEGRAM_API_URL", "MJ_BASE_URL", "WEBHOOK_URL")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("BOT_TOKEN", "API_KEY")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_mj_base(self) -> Settings:
+        if not self.MJ_BASE_URL:
+            base = self.API_BASE_URL
+            self.MJ_BASE_URL = base[: -len("/v1")] if base.endswith("/v1") else base
+        return self
+
+    def quota_default(self, kind: str) -> int:
+        """The daily limit every user has for `kind` unless an admin changed theirs."""
+        return int(getattr(self, f"QUOTA_{kind.upper()}"))
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it in one readable line."""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()  # type: ignore[call-arg]  # values come from the environment
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = ".".join(str(part) for part in item["loc"]) or "settings"
+            reason = "is required" if item["type"] == "missing" else item["msg"]
+            problems.append(f"{name} {reason}")
+        raise ConfigError("configuration error: " + "; ".join(problems)) from None
