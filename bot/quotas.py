@@ -1,0 +1,107 @@
+"""The quota rules in one place: daily limits per user and kind, reserve before work, charge only on success."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from bot.config import QUOTA_KINDS, Settings
+from bot.errors import UserFacingError
+from storage.usage import UNLIMITED, UsageRepository
+
+
+def utc_today() -> str:
+    return dt.datetime.now(dt.UTC).date().isoformat()
+
+
+class QuotaExceeded(UserFacingError):
+    """The user has no uses of `kind` left today; nothing upstream may be called."""
+
+    def __init__(self, kind: str, limit: int) -> None:
+        super().__init__(f"{kind} quota exhausted (limit {limit})")
+        self.kind = kind
+        self.limit = limit
+
+    @property
+    def user_message(self) -> str:  # type: ignore[override]
+        if self.limit == 0:
+            return f"{self.kind} is not available to you: your daily limit is 0."
+        return f"Daily limit reached for {self.kind}: {self.limit} per day. It resets at 00:00 UTC; see /quota."
+
+
+@dataclass(slots=True)
+class Use:
+    """One reserved use; `tokens` is filled in by the work so the ledger can record it."""
+
+    user_id: int
+    kind: str
+    day: str
+    reservation_id: int
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaLine:
+    kind: str
+    used: int
+    limit: int  # -1 unlimited
+
+    @property
+    def unlimited(self) -> bool:
+        return self.limit == UNLIMITED
+
+
+class Quotas:
+    def __init__(
+        self, usage: UsageRepository, settings: Settings, today: Callable[[], str] = utc_today
+    ) -> None:
+        self._usage = usage
+        self._settings = settings
+        self._today = today
+
+    async def reserve(self, user_id: int, kind: str) -> Use:
+        if kind not in QUOTA_KINDS:
+            raise ValueError(f"unknown quota kind {kind!r}")
+        day = self._today()
+        outcome = await self._usage.reserve(user_id, kind, day, self._settings.quota_default(kind))
+        if outcome.reservation_id is None:
+            raise QuotaExceeded(kind, outcome.limit)
+        return Use(user_id=user_id, kind=kind, day=day, reservation_id=outcome.reservation_id)
+
+    async def commit(self, use: Use) -> None:
+        await self._usage.commit(use.reservation_id, use.user_id, use.kind, use.day, use.tokens)
+
+    async def release(self, use: Use) -> None:
+        await self._usage.release(use.reservation_id)
+
+    @asynccontextmanager
+    async def charge(self, user_id: int, kind: str) -> AsyncIterator[Use]:
+        """Reserve a use for the block; commit it when the block succeeds, release it when it raises.
+
+        The release is shielded so that a cancelled request (the user's /cancel, shutdown) still gives
+        the use back.
+        """
+        use = await self.reserve(user_id, kind)
+        try:
+            yield use
+        except BaseException:
+            await asyncio.shield(self.release(use))
+            raise
+        await asyncio.shield(self.commit(use))
+
+    async def report(self, user_id: int) -> list[QuotaLine]:
+        """Today's use against the limit, for every kind. A use in flight counts: it holds its place under the
+        limit, and a reply the user already sees is never shown as not yet used."""
+        used = await self._usage.taken_on(user_id, self._today())
+        overrides = await self._usage.overrides(user_id)
+        return [
+            QuotaLine(
+                kind=kind,
+                used=used.get(kind, 0),
+                limit=overrides.get(kind, self._settings.quota_default(kind)),
+            )
+            for kind in QUOTA_KINDS
+        ]

@@ -1,0 +1,104 @@
+"""One aiosqlite connection per process, in WAL mode, with serialized transactions and migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class Database:
+    """The process's single SQLite connection.
+
+    Every statement runs under one asyncio lock: statements from different coroutines would otherwise
+    interleave inside each other's transactions on the shared connection.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: the sqlite3 module must not open transactions behind our back;
+        # we say BEGIN IMMEDIATE ourselves so check-then-write is atomic against other writers.
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        database = cls(connection)
+        try:
+            await connection.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL survives a killed process (only a power cut can lose the last commits).
+            await connection.execute("PRAGMA synchronous = NORMAL")
+            await connection.execute("PRAGMA busy_timeout = 5000")
+            await connection.execute("PRAGMA foreign_keys = ON")
+            await database._migrate()
+        except BaseException:
+            await connection.close()
+            raise
+        return database
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN IMMEDIATE … COMMIT, rolled back when the block raises (cancellation included)."""
+        async with self._lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            await self._connection.execute("COMMIT")
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            async with self._connection.execute(sql, tuple(params)) as cursor:
+                return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            async with self._connection.execute(sql, tuple(params)) as cursor:
+                return await cursor.fetchone()
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
+        """One statement in its own (autocommitted) transaction."""
+        async with self._lock:
+            await self._connection.execute(sql, tuple(params))
+
+    async def schema_version(self) -> int:
+        row = await self.fetch_one("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        """Apply the numbered files in storage/migrations above PRAGMA user_version, each atomically."""
+        current = await self.schema_version()
+        for number, script in _migrations():
+            if number <= current:
+                continue
+            # executescript runs the whole file; wrapping it in BEGIN/COMMIT together with the version
+            # bump means a crash leaves either the old schema or the new one, never half of it.
+            await self._connection.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("storage").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)

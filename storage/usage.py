@@ -1,0 +1,99 @@
+"""The usage ledger: reservations in flight, uses that succeeded, and per-user limit overrides."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.database import Database
+
+UNLIMITED = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveOutcome:
+    """A reservation id when the use fits under the limit, else None; and the limit that applied."""
+
+    reservation_id: int | None
+    limit: int
+
+
+class UsageRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def reserve(self, user_id: int, kind: str, day: str, default_limit: int) -> ReserveOutcome:
+        """Check the limit and hold one use in the same transaction, so parallel requests cannot overspend."""
+        async with self._db.transaction() as connection:
+            async with connection.execute(
+                "SELECT daily_limit FROM quota_overrides WHERE user_id = ? AND kind = ?", (user_id, kind)
+            ) as cursor:
+                row = await cursor.fetchone()
+            limit = int(row[0]) if row else default_limit
+            if limit != UNLIMITED:
+                async with connection.execute(
+                    """
+                    SELECT
+                        COALESCE((SELECT count FROM usage WHERE user_id = ?1 AND kind = ?2 AND day = ?3), 0)
+                      + (SELECT COUNT(*) FROM reservations WHERE user_id = ?1 AND kind = ?2 AND day = ?3)
+                    """,
+                    (user_id, kind, day),
+                ) as cursor:
+                    taken = int((await cursor.fetchone())[0])
+                if taken >= limit:
+                    return ReserveOutcome(None, limit)
+            cursor = await connection.execute(
+                "INSERT INTO reservations (user_id, kind, day) VALUES (?, ?, ?)", (user_id, kind, day)
+            )
+            return ReserveOutcome(cursor.lastrowid, limit)
+
+    async def commit(self, reservation_id: int, user_id: int, kind: str, day: str, tokens: int) -> None:
+        """Turn a reservation into a counted use."""
+        async with self._db.transaction() as connection:
+            await connection.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+            await connection.execute(
+                """
+                INSERT INTO usage (user_id, kind, day, count, tokens) VALUES (?, ?, ?, 1, ?)
+                ON CONFLICT (user_id, kind, day) DO UPDATE SET
+                    count = count + 1, tokens = tokens + excluded.tokens
+                """,
+                (user_id, kind, day, tokens),
+            )
+
+    async def release(self, reservation_id: int) -> None:
+        await self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+
+    async def release_all(self) -> int:
+        """Drop reservations left by a previous process: their work died with it, so nobody pays."""
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute("DELETE FROM reservations")
+            return cursor.rowcount
+
+    async def taken_on(self, user_id: int, day: str) -> dict[str, int]:
+        """Uses per kind on `day`, counting those in flight: exactly what the limit is checked against."""
+        rows = await self._db.fetch_all(
+            """
+            SELECT kind, SUM(n) AS taken FROM (
+                SELECT kind, count AS n FROM usage WHERE user_id = ?1 AND day = ?2
+                UNION ALL
+                SELECT kind, 1 AS n FROM reservations WHERE user_id = ?1 AND day = ?2
+            ) GROUP BY kind
+            """,
+            (user_id, day),
+        )
+        return {row["kind"]: int(row["taken"]) for row in rows}
+
+    async def overrides(self, user_id: int) -> dict[str, int]:
+        rows = await self._db.fetch_all(
+            "SELECT kind, daily_limit FROM quota_overrides WHERE user_id = ?", (user_id,)
+        )
+        return {row["kind"]: int(row["daily_limit"]) for row in rows}
+
+    async def set_override(self, user_id: int, kinds: list[str], limit: int) -> None:
+        async with self._db.transaction() as connection:
+            await connection.executemany(
+                """
+                INSERT INTO quota_overrides (user_id, kind, daily_limit) VALUES (?, ?, ?)
+                ON CONFLICT (user_id, kind) DO UPDATE SET daily_limit = excluded.daily_limit
+                """,
+                [(user_id, kind, limit) for kind in kinds],
+            )

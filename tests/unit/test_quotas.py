@@ -1,0 +1,134 @@
+"""The quota rules against a real SQLite file: reserve, commit, release, limits, overrides, races."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.quotas import QuotaExceeded, Quotas
+from storage import Database, UsageRepository
+
+
+def _settings(**quotas: int) -> Settings:
+    return Settings(BOT_TOKEN="1:x", API_KEY="k", **{f"QUOTA_{k.upper()}": v for k, v in quotas.items()})
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = await Database.open(tmp_path / "q.sqlite3")
+    yield db
+    await db.close()
+
+
+def _quotas(database: Database, day: str = "2026-01-01", **limits: int) -> Quotas:
+    return Quotas(UsageRepository(database), _settings(**limits), today=lambda: day)
+
+
+async def test_success_is_charged_and_failure_is_not(database: Database) -> None:
+    quotas = _quotas(database, voice=5)
+    async with quotas.charge(1, "voice") as use:
+        use.tokens = 42
+    with pytest.raises(RuntimeError):
+        async with quotas.charge(1, "voice"):
+            raise RuntimeError("upstream broke")
+    report = {line.kind: line for line in await quotas.report(1)}
+    assert report["voice"].used == 1
+    assert report["voice"].limit == 5
+    row = await database.fetch_one("SELECT count, tokens FROM usage WHERE user_id = 1 AND kind = 'voice'")
+    assert tuple(row) == (1, 42)
+    assert await database.fetch_all("SELECT * FROM reservations") == []
+
+
+async def test_limit_counts_uses_in_flight(database: Database) -> None:
+    quotas = _quotas(database, chat=1)
+    first = await quotas.reserve(1, "chat")
+    with pytest.raises(QuotaExceeded) as refused:
+        await quotas.reserve(1, "chat")
+    assert (refused.value.kind, refused.value.limit) == ("chat", 1)
+    assert "chat" in refused.value.user_message and "1" in refused.value.user_message
+    await quotas.release(first)
+    await quotas.reserve(1, "chat")  # released, so there is room again
+
+
+async def test_zero_refuses_and_minus_one_is_unlimited(database: Database) -> None:
+    quotas = _quotas(database, draw=0, edit=-1)
+    with pytest.raises(QuotaExceeded) as refused:
+        await quotas.reserve(1, "draw")
+    assert "draw" in refused.value.user_message and "0" in refused.value.user_message
+    for _ in range(30):
+        async with quotas.charge(1, "edit"):
+            pass
+    assert {line.kind: line.used for line in await quotas.report(1)}["edit"] == 30
+
+
+async def test_override_beats_default_and_users_are_separate(database: Database) -> None:
+    usage = UsageRepository(database)
+    quotas = _quotas(database, imagine=1)
+    await usage.set_override(7, ["imagine"], 3)
+    for _ in range(3):
+        async with quotas.charge(7, "imagine"):
+            pass
+    with pytest.raises(QuotaExceeded):
+        await quotas.reserve(7, "imagine")
+    async with quotas.charge(8, "imagine"):
+        pass
+    with pytest.raises(QuotaExceeded):
+        await quotas.reserve(8, "imagine")
+
+
+async def test_a_new_day_starts_from_zero(database: Database) -> None:
+    async with _quotas(database, "2026-01-01", chat=1).charge(1, "chat"):
+        pass
+    with pytest.raises(QuotaExceeded):
+        await _quotas(database, "2026-01-01", chat=1).reserve(1, "chat")
+    await _quotas(database, "2026-01-02", chat=1).reserve(1, "chat")
+
+
+async def test_parallel_requests_cannot_overspend(database: Database) -> None:
+    quotas = _quotas(database, chat=10)
+    admitted = 0
+
+    async def attempt() -> None:
+        nonlocal admitted
+        try:
+            async with quotas.charge(1, "chat"):
+                admitted += 1
+                await asyncio.sleep(0.01)
+        except QuotaExceeded:
+            pass
+
+    await asyncio.gather(*(attempt() for _ in range(100)))
+    assert admitted == 10
+    assert {line.kind: line.used for line in await quotas.report(1)}["chat"] == 10
+
+
+async def test_cancelled_work_is_released(database: Database) -> None:
+    quotas = _quotas(database, voice=1)
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with quotas.charge(1, "voice"):
+            started.set()
+            await asyncio.sleep(60)
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await quotas.reserve(1, "voice")  # the cancelled use was given back
+
+
+async def test_reservations_of_a_dead_process_are_released(tmp_path: Path) -> None:
+    path = tmp_path / "crash.sqlite3"
+    first = await Database.open(path)
+    await _quotas(first, voice=1).reserve(1, "voice")
+    await first.close()  # the process "dies" holding the reservation
+    second = await Database.open(path)
+    try:
+        assert await UsageRepository(second).release_all() == 1
+        await _quotas(second, voice=1).reserve(1, "voice")
+    finally:
+        await second.close()
