@@ -1,0 +1,212 @@
+"""OpenAI-format calls to the gateway (transcribe, chat, speak): typed in, typed out, errors in words."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+import openai
+
+from bot.config import Settings
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The SDK's own per-attempt timeout; the overall deadline of a turn is enforced around the whole call.
+_CONNECT_TIMEOUT = 10.0
+
+
+class GatewayError(UserFacingError):
+    """A gateway call failed."""
+
+    user_message = "Sorry, the AI service failed to answer. Please try again in a moment."
+
+
+class GatewayTimeout(GatewayError):
+    user_message = "Sorry, the AI service took too long to answer. Please try again."
+
+
+class GatewayBusy(GatewayError):
+    user_message = "Sorry, the AI service is busy right now. Please try again in a minute."
+
+
+class GatewayUnavailable(GatewayError):
+    user_message = "Sorry, the AI service is unavailable right now. Please try again later."
+
+
+class GatewayRefused(GatewayError):
+    user_message = "Sorry, the AI service declined this request. Try rephrasing it."
+
+
+class GatewayBadAnswer(GatewayError):
+    user_message = "Sorry, the AI service sent back an answer I could not use. Please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenReply:
+    transcript: str
+    wav: bytes
+    tokens: int
+
+
+ChatMessages = Sequence[dict[str, Any]]
+
+
+class Gateway:
+    """The gateway's OpenAI-format endpoints through the openai SDK on the process's shared httpx client."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+        self._settings = settings
+        self._client = openai.AsyncOpenAI(
+            api_key=settings.API_KEY.get_secret_value(),
+            base_url=settings.API_BASE_URL,
+            http_client=http,
+            max_retries=settings.GATEWAY_RETRIES,
+            timeout=httpx.Timeout(settings.CHAT_TIMEOUT, connect=_CONNECT_TIMEOUT),
+        )
+
+    async def transcribe(self, audio: bytes, filename: str, content_type: str) -> Transcript:
+        """Speech to text; the file goes up as it came (Whisper reads ogg/opus, mp3, m4a, mp4 itself)."""
+
+        async def call() -> Transcript:
+            result = await self._client.audio.transcriptions.create(
+                model=self._settings.TRANSCRIBE_MODEL,
+                file=(filename, audio, content_type),
+                timeout=self._settings.VOICE_TIMEOUT,
+            )
+            text = getattr(result, "text", None)
+            if not isinstance(text, str):
+                raise GatewayBadAnswer("transcription without text")
+            return Transcript(text=text.strip())
+
+        return await self._guarded("transcribe", self._settings.VOICE_TIMEOUT, call)
+
+    async def chat(self, messages: ChatMessages, model: str | None = None) -> ChatReply:
+        """A text answer from the chat model."""
+
+        async def call() -> ChatReply:
+            completion = await self._client.chat.completions.create(
+                model=model or self._settings.CHAT_MODEL,
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=self._settings.CHAT_TIMEOUT,
+            )
+            message = _first_message(completion)
+            text = getattr(message, "content", None)
+            if not isinstance(text, str) or not text.strip():
+                if getattr(message, "refusal", None):
+                    raise GatewayRefused("model refused")
+                raise GatewayBadAnswer("chat answer without text")
+            return ChatReply(text=text.strip(), tokens=_total_tokens(completion))
+
+        return await self._guarded("chat", self._settings.CHAT_TIMEOUT, call)
+
+    async def speak(self, messages: ChatMessages, voice: str | None = None) -> SpokenReply:
+        """A spoken answer from the audio model: its transcript and the WAV bytes."""
+
+        async def call() -> SpokenReply:
+            completion = await self._client.chat.completions.create(
+                model=self._settings.AUDIO_MODEL,
+                modalities=["text", "audio"],
+                audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=self._settings.VOICE_TIMEOUT,
+            )
+            message = _first_message(completion)
+            audio = getattr(message, "audio", None)
+            data = getattr(audio, "data", None)
+            if not isinstance(data, str) or not data:
+                if getattr(message, "refusal", None):
+                    raise GatewayRefused("model refused")
+                raise GatewayBadAnswer("audio answer without audio data")
+            try:
+                wav = base64.b64decode(data, validate=True)
+            except (binascii.Error, ValueError):
+                raise GatewayBadAnswer("audio answer with broken base64") from None
+            transcript = getattr(audio, "transcript", None) or getattr(message, "content", None) or ""
+            return SpokenReply(
+                transcript=str(transcript).strip(), wav=wav, tokens=_total_tokens(completion)
+            )
+
+        return await self._guarded("speak", self._settings.VOICE_TIMEOUT, call)
+
+    async def _guarded(self, operation: str, deadline: float, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one call under an overall deadline (retries included) and translate every failure.
+
+        Each failure is logged once here, with the status and request id only: upstream bodies can
+        echo prompts or keys and never go to the log or the user.
+        """
+        try:
+            async with asyncio.timeout(deadline):
+                return await call()
+        except GatewayError as error:
+            log.warning("gateway %s failed: %s", operation, error)
+            raise
+        except (TimeoutError, openai.APITimeoutError):
+            log.warning("gateway %s timed out after %.0fs", operation, deadline)
+            raise GatewayTimeout(operation) from None
+        except openai.APIStatusError as error:
+            log.warning(
+                "gateway %s failed: status=%s request_id=%s",
+                operation,
+                error.status_code,
+                error.request_id or "-",
+            )
+            raise _status_error(error) from None
+        except openai.APIConnectionError:
+            log.warning("gateway %s failed: cannot connect", operation)
+            raise GatewayUnavailable(operation) from None
+        except (openai.OpenAIError, ValueError, TypeError, AttributeError, KeyError) as error:
+            # Malformed JSON or a shape the SDK could not read.
+            log.warning("gateway %s failed: unreadable answer (%s)", operation, type(error).__name__)
+            raise GatewayBadAnswer(operation) from None
+
+
+def _status_error(error: openai.APIStatusError) -> GatewayError:
+    status = error.status_code
+    if status == 429:
+        return GatewayBusy("rate limited")
+    if status in (400, 403, 422) and _is_policy_refusal(error):
+        return GatewayRefused("content policy")
+    if status >= 500:
+        return GatewayUnavailable(f"status {status}")
+    return GatewayError(f"status {status}")
+
+
+def _is_policy_refusal(error: openai.APIStatusError) -> bool:
+    code = f"{error.code or ''} {error.type or ''}".lower()
+    return any(word in code for word in ("content_policy", "moderation", "safety", "content_filter"))
+
+
+def _first_message(completion: Any) -> Any:
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise GatewayBadAnswer("answer without choices")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise GatewayBadAnswer("answer without message")
+    return message
+
+
+def _total_tokens(completion: Any) -> int:
+    usage = getattr(completion, "usage", None)
+    total = getattr(usage, "total_tokens", None)
+    return total if isinstance(total, int) and total >= 0 else 0

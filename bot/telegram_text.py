@@ -1,0 +1,73 @@
+"""Fitting text into Telegram's limits: split long answers at natural boundaries, shorten captions, escape HTML."""
+
+from __future__ import annotations
+
+import html
+import re
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+# Where a cut reads naturally, best first. Telegram counts the limits in UTF-16 code units
+# of the text after HTML parsing, so the text is split first and escaped afterwards.
+_BOUNDARIES = (
+    re.compile(r"\n\s*\n"),  # paragraph
+    re.compile(r"\n"),  # line
+    re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])"),  # sentence (Latin and CJK punctuation)
+    re.compile(r"\s+"),  # word
+)
+
+
+def escape(text: str) -> str:
+    """Escape user or model text for parse_mode=HTML, so `<`, `>` and `&` show as typed."""
+    return html.escape(text, quote=False)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fitting_prefix(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 code units."""
+    if utf16_len(text) <= limit:
+        return len(text)
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split `text` into parts of at most `limit`, cutting at the best boundary in the second half of a part."""
+    parts: list[str] = []
+    rest = text.strip()
+    while rest:
+        fit = _fitting_prefix(rest, limit)
+        if fit >= len(rest):
+            parts.append(rest)
+            break
+        cut = _best_cut(rest, fit)
+        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if part:
+            parts.append(part)
+    return parts
+
+
+def _best_cut(text: str, fit: int) -> int:
+    """Where to end the part: the last natural boundary that leaves the part at least half full."""
+    window = text[: fit + 1]  # a boundary right at the limit still counts
+    for boundary in _BOUNDARIES:
+        starts = [match.start() for match in boundary.finditer(window) if fit // 2 < match.start() <= fit]
+        if starts:
+            return starts[-1]
+    return fit  # one long word: a hard cut
+
+
+def shorten(text: str, limit: int = CAPTION_LIMIT) -> str:
+    """The text if it fits, else its first part cut at a natural boundary, ending with an ellipsis."""
+    text = text.strip()
+    if utf16_len(text) <= limit:
+        return text
+    return split_text(text, limit - 1)[0] + "…"
