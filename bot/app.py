@@ -1,0 +1,102 @@
+"""Wiring: open the database and HTTP client, build the Bot and Dispatcher with their services, and run."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import httpx
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+
+from bot.assistant import Assistant
+from bot.audio import VoiceEncoder, find_ffmpeg
+from bot.config import ConfigError, Settings
+from bot.conversations import Conversations
+from bot.gateway import Gateway
+from bot.logs import configure_logging
+from bot.middlewares import KnownUsers
+from bot.quotas import Quotas
+from handlers import build_routers
+from storage import Database, HistoryRepository, UsageRepository, UserRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_http_client() -> httpx.AsyncClient:
+    """The process's one HTTP client for the gateway: pooled connections, kept alive between turns."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(60.0, connect=10.0),
+        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        follow_redirects=True,
+    )
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL))
+    return Bot(
+        token=settings.BOT_TOKEN.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+async def open_database(settings: Settings) -> Database:
+    try:
+        return await Database.open(settings.DATABASE_PATH)
+    except (OSError, sqlite3.Error) as error:
+        raise ConfigError(f"configuration error: DATABASE_PATH cannot be opened ({error})") from None
+
+
+async def run(settings: Settings) -> None:
+    configure_logging(
+        settings.LOG_LEVEL, [settings.BOT_TOKEN.get_secret_value(), settings.API_KEY.get_secret_value()]
+    )
+    try:
+        ffmpeg = find_ffmpeg(settings.FFMPEG_PATH)
+    except FileNotFoundError as error:
+        raise ConfigError(f"configuration error: {error}") from None
+
+    database = await open_database(settings)
+    http = build_http_client()
+    bot = build_bot(settings)
+    try:
+        usage = UsageRepository(database)
+        stale = await usage.release_all()
+        if stale:
+            log.info("released %d reservations left by the previous run", stale)
+        conversations = Conversations(HistoryRepository(database), settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
+        gateway = Gateway(settings, http)
+        dispatcher = Dispatcher(
+            settings=settings,
+            quotas=Quotas(usage, settings),
+            conversations=conversations,
+            assistant=Assistant(gateway, conversations, VoiceEncoder(ffmpeg)),
+        )
+        dispatcher.update.outer_middleware(KnownUsers(UserRepository(database)))
+        dispatcher.include_routers(*build_routers())
+
+        await forget_webhook(bot)
+        await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
+    except TelegramUnauthorizedError:
+        raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None
+    finally:
+        await bot.session.close()
+        await http.aclose()
+        await database.close()
+        log.info("stopped")
+
+
+async def forget_webhook(bot: Bot) -> None:
+    """A webhook left from an earlier deployment would make every getUpdates fail with 409 Conflict."""
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramUnauthorizedError:
+        raise
+    except TelegramAPIError as error:  # network errors included
+        # Polling retries with backoff on its own; a failure here is not a reason to stop.
+        log.warning("could not delete the webhook: %s", type(error).__name__)

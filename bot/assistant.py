@@ -1,0 +1,52 @@
+"""The conversation turns: a typed question or a recording in, the model's answer (as text or voice) out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.audio import VoiceClip, VoiceEncoder
+from bot.conversations import ConversationKey, Conversations
+from bot.errors import UserFacingError
+from bot.gateway import ChatReply, Gateway
+
+
+class NothingHeard(UserFacingError):
+    user_message = "I could not make out any words in that recording. Please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """Audio as the user sent it; Whisper reads the container from the file name's extension."""
+
+    data: bytes
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceAnswer:
+    heard: str  # what the user said
+    said: str  # the transcript of the spoken answer
+    clip: VoiceClip
+    tokens: int
+
+
+class Assistant:
+    def __init__(self, gateway: Gateway, conversations: Conversations, encoder: VoiceEncoder) -> None:
+        self._gateway = gateway
+        self._conversations = conversations
+        self._encoder = encoder
+
+    async def answer_text(self, key: ConversationKey, question: str, speaker: str = "") -> ChatReply:
+        messages = await self._conversations.prompt(key, question, speaker)
+        return await self._gateway.chat(messages)
+
+    async def answer_voice(self, key: ConversationKey, recording: Recording, speaker: str = "") -> VoiceAnswer:
+        """Transcribe, ask the audio model with the conversation as context, and encode its WAV as a voice note."""
+        transcript = await self._gateway.transcribe(recording.data, recording.filename, recording.content_type)
+        if not transcript.text:
+            raise NothingHeard()
+        messages = await self._conversations.prompt(key, transcript.text, speaker)
+        reply = await self._gateway.speak(messages)
+        clip = await self._encoder.wav_to_voice(reply.wav)
+        return VoiceAnswer(heard=transcript.text, said=reply.transcript, clip=clip, tokens=reply.tokens)

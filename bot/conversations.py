@@ -1,0 +1,49 @@
+"""Conversation context: which history a message belongs to, and the chat messages sent to the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from storage.history import HistoryEntry, HistoryRepository
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """A conversation is a chat, or one forum topic of a chat (thread 0 when there are no topics)."""
+
+    chat_id: int
+    thread_id: int = 0
+
+
+class Conversations:
+    def __init__(self, history: HistoryRepository, system_prompt: str, turns: int) -> None:
+        self._history = history
+        self._system_prompt = system_prompt
+        self._entries = turns * 2  # a turn is a question and its answer
+
+    async def prompt(self, key: ConversationKey, question: str, speaker: str = "") -> list[dict[str, Any]]:
+        """System prompt, the recent history, then the new question, in the chat-completions shape."""
+        earlier = await self._history.recent(key.chat_id, key.thread_id, self._entries)
+        messages: list[dict[str, Any]] = [{"role": "system", "content": self._system_prompt}]
+        messages.extend({"role": entry.role, "content": _spoken_by(entry)} for entry in earlier)
+        messages.append({"role": "user", "content": _spoken_by(HistoryEntry("user", question, speaker))})
+        return messages
+
+    async def remember(self, key: ConversationKey, question: str, answer: str, speaker: str = "") -> None:
+        await self._history.append_exchange(
+            key.chat_id,
+            key.thread_id,
+            HistoryEntry("user", question, speaker),
+            HistoryEntry("assistant", answer),
+        )
+
+    async def forget(self, key: ConversationKey) -> None:
+        await self._history.clear(key.chat_id, key.thread_id)
+
+
+def _spoken_by(entry: HistoryEntry) -> str:
+    # In a group several people talk to the bot; their names tell the model who said what.
+    if entry.role == "user" and entry.speaker:
+        return f"{entry.speaker}: {entry.content}"
+    return entry.content

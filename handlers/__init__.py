@@ -1,0 +1,18 @@
+"""Thin aiogram routers: parse the update, call a service, answer. No SQL, no HTTP here."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import chat, commands, errors, fallback, voice
+
+
+def build_routers() -> list[Router]:
+    """Fresh routers for one Dispatcher (a router can be attached to only one), the catch-all last."""
+    return [
+        errors.build_router(),
+        commands.build_router(),
+        voice.build_router(),
+        chat.build_router(),
+        fallback.build_router(),
+    ]

@@ -1,0 +1,65 @@
+"""/start, /help, /reset and /quota."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from bot.conversations import Conversations
+from bot.quotas import QuotaLine, Quotas
+from handlers.context import conversation_key
+
+GUIDE = """<b>Hi! I'm your voice-first AI assistant.</b>
+
+🎙 <b>Send a voice note</b> (or an audio file, or a round video) and I answer with a voice message, its words underneath.
+💬 <b>Type</b> and I answer in text. I remember our conversation until you say /reset.
+🖼 <b>Send a photo</b> with a question and I look at it.
+
+<b>Commands</b>
+/imagine &lt;prompt&gt; — a Midjourney picture, with U/V/🔄 buttons under the result
+/draw &lt;prompt&gt; — draw a picture
+/edit &lt;prompt&gt; — as a photo's caption, or a reply to a photo: change it
+/blend — as the caption of an album of 2–5 photos: blend them
+/seed — as a reply to a Midjourney picture: its seed
+/reset — forget our conversation
+/quota — what you have used today
+/cancel — stop the request I'm working on
+/help — this guide
+
+In groups, mention me or reply to my messages."""
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(show_guide, CommandStart())
+    router.message.register(show_guide, Command("help"))
+    router.message.register(reset_conversation, Command("reset"))
+    router.message.register(show_own_quota, Command("quota"))
+    return router
+
+
+async def show_guide(message: Message) -> None:
+    await message.answer(GUIDE)
+
+
+async def reset_conversation(message: Message, conversations: Conversations) -> None:
+    await conversations.forget(conversation_key(message))
+    await message.answer("Done: I have forgotten our conversation. What shall we talk about?")
+
+
+async def show_own_quota(message: Message, quotas: Quotas) -> None:
+    if message.from_user is None:
+        return
+    lines = await quotas.report(message.from_user.id)
+    await message.answer("<b>Your use today</b> (resets at 00:00 UTC)\n" + format_quota_table(lines))
+
+
+def format_quota_table(lines: list[QuotaLine]) -> str:
+    """A monospaced table: kind, used, limit ("unlimited" for -1)."""
+    width = max(len(line.kind) for line in lines)
+    rows = [f"{'kind'.ljust(width)}  used  limit"]
+    for line in lines:
+        limit = "unlimited" if line.unlimited else str(line.limit)
+        rows.append(f"{line.kind.ljust(width)}  {str(line.used).rjust(4)}  {limit}")
+    return "<pre>" + "\n".join(rows) + "</pre>"

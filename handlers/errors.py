@@ -1,0 +1,50 @@
+"""The one place where failures reach the user: in words, never as a traceback, key or upstream JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router
+from aiogram.exceptions import TelegramAPIError
+from aiogram.filters import ExceptionTypeFilter
+from aiogram.types import ErrorEvent
+
+from bot.errors import UserFacingError
+from bot.telegram_text import escape
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.errors.register(explain_failure, ExceptionTypeFilter(UserFacingError))
+    router.errors.register(report_unexpected)
+    return router
+
+
+async def explain_failure(event: ErrorEvent, bot: Bot) -> None:
+    """A failure the code foresaw (gateway down, quota used up, bad input): its own message says what happened."""
+    error = event.exception
+    assert isinstance(error, UserFacingError)
+    log.info("update %s ended: %s", event.update.update_id, type(error).__name__)
+    await tell(event, bot, error.user_message)
+
+
+async def report_unexpected(event: ErrorEvent, bot: Bot) -> None:
+    log.error("update %s failed", event.update.update_id, exc_info=event.exception)
+    await tell(event, bot, UNEXPECTED)
+
+
+async def tell(event: ErrorEvent, bot: Bot, text: str) -> None:
+    """Answer where the update came from: the message's chat (and topic), or the pressed button."""
+    update = event.update
+    try:
+        if update.message is not None:
+            await update.message.answer(escape(text))
+        elif update.callback_query is not None:
+            await update.callback_query.answer(text[:200], show_alert=True)
+    except TelegramAPIError as error:
+        # The user may have blocked the bot, or Telegram is unreachable: nothing more to do for this update.
+        log.warning("could not tell the user about a failure: %s", type(error).__name__)

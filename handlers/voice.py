@@ -1,0 +1,167 @@
+"""Voice notes, audio files and round video notes: a spoken turn answered with a voice message."""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import dataclass
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import BufferedInputFile, Message
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.assistant import Assistant, Recording
+from bot.config import Settings
+from bot.conversations import Conversations
+from bot.errors import UserFacingError
+from bot.quotas import Quotas
+from bot.telegram_text import CAPTION_LIMIT, escape, shorten, utf16_len
+from handlers.context import conversation_key, speaker_name
+from handlers.replies import answer_text
+
+# Bots may download files of at most 20 MB through the Bot API.
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+# Containers Whisper reads, by the extension it recognises them from.
+_WHISPER_EXTENSIONS = {".flac", ".mp3", ".mp4", ".mpeg", ".mpga", ".m4a", ".ogg", ".oga", ".wav", ".webm"}
+_EXTENSION_BY_MIME = {
+    "audio/ogg": ".ogg",
+    "audio/opus": ".ogg",
+    "audio/mpeg": ".mp3",
+    "audio/mp3": ".mp3",
+    "audio/mp4": ".m4a",
+    "audio/x-m4a": ".m4a",
+    "audio/m4a": ".m4a",
+    "audio/aac": ".m4a",
+    "audio/wav": ".wav",
+    "audio/x-wav": ".wav",
+    "audio/wave": ".wav",
+    "audio/flac": ".flac",
+    "audio/x-flac": ".flac",
+    "audio/webm": ".webm",
+    "video/mp4": ".mp4",
+    "video/webm": ".webm",
+}
+
+
+class RecordingRefused(UserFacingError):
+    """A recording the bot will not take; said before anything is downloaded or charged."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingRecording:
+    file_id: str
+    file_size: int | None
+    duration: int
+    filename: str
+    content_type: str
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.filter(F.chat.type == ChatType.PRIVATE)
+    router.message.register(voice_turn, F.voice | F.audio | F.video_note)
+    return router
+
+
+async def voice_turn(
+    message: Message,
+    bot: Bot,
+    settings: Settings,
+    assistant: Assistant,
+    conversations: Conversations,
+    quotas: Quotas,
+) -> None:
+    assert message.from_user is not None
+    incoming = incoming_recording(message)
+    check_acceptable(incoming, settings.MAX_VOICE_SECONDS)
+    key = conversation_key(message)
+    speaker = speaker_name(message)
+    async with quotas.charge(message.from_user.id, "voice") as use:
+        async with ChatActionSender.record_voice(
+            bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
+        ):
+            data = await download(bot, incoming)
+            recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
+            answer = await assistant.answer_voice(key, recording, speaker)
+            await message.answer_voice(
+                BufferedInputFile(answer.clip.ogg, filename="answer.ogg"),
+                duration=answer.clip.whole_seconds,
+                caption=escape(shorten(answer.said, CAPTION_LIMIT)) or None,
+            )
+            if utf16_len(answer.said) > CAPTION_LIMIT:
+                await answer_text(message, answer.said)
+        use.tokens = answer.tokens
+        await conversations.remember(key, answer.heard, answer.said, speaker)
+
+
+def incoming_recording(message: Message) -> IncomingRecording:
+    """The file to download and the name and type to upload it to Whisper under."""
+    if message.voice is not None:
+        voice = message.voice
+        return IncomingRecording(voice.file_id, voice.file_size, voice.duration, "voice.ogg", "audio/ogg")
+    if message.video_note is not None:
+        note = message.video_note
+        return IncomingRecording(note.file_id, note.file_size, note.duration, "video_note.mp4", "video/mp4")
+    audio = message.audio
+    assert audio is not None
+    content_type = (audio.mime_type or "").lower()
+    extension = _audio_extension(audio.file_name, content_type)
+    return IncomingRecording(
+        audio.file_id,
+        audio.file_size,
+        audio.duration,
+        f"audio{extension}",
+        content_type or mimetypes.types_map.get(extension, "application/octet-stream"),
+    )
+
+
+def _audio_extension(file_name: str | None, content_type: str) -> str:
+    if file_name and "." in file_name:
+        extension = "." + file_name.rsplit(".", 1)[1].lower()
+        if extension in _WHISPER_EXTENSIONS:
+            return extension
+    if content_type in _EXTENSION_BY_MIME:
+        return _EXTENSION_BY_MIME[content_type]
+    raise RecordingRefused(
+        "I can't read this audio format. Please send a voice note, or an mp3, m4a, ogg, wav, flac or webm file."
+    )
+
+
+def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
+    """Refuse before downloading: Telegram will not hand a bot more than 20 MB, and very long audio is costly."""
+    if incoming.file_size is not None and incoming.file_size > DOWNLOAD_LIMIT:
+        raise RecordingRefused(_too_big(incoming.file_size))
+    if incoming.duration > max_seconds:
+        raise RecordingRefused(
+            f"That recording is {_minutes(incoming.duration)} long; I can listen to at most "
+            f"{_minutes(max_seconds)} at a time. Please send a shorter one."
+        )
+
+
+async def download(bot: Bot, incoming: IncomingRecording) -> bytes:
+    try:
+        buffer = await bot.download(incoming.file_id)
+    except TelegramBadRequest as error:
+        if "too big" in error.message.lower():
+            raise RecordingRefused(_too_big(incoming.file_size)) from None
+        raise
+    assert buffer is not None
+    return buffer.getvalue()
+
+
+def _too_big(size: int | None) -> str:
+    shown = f" ({size / 1024 / 1024:.0f} MB)" if size else ""
+    return f"That file is too large{shown}. Telegram lets me download files of up to 20 MB; please send a shorter one."
+
+
+def _minutes(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} seconds"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
