@@ -1,0 +1,688 @@
+"""A local double of the AI gateway (an OpenAI-compatible new-api deployment): validates, records and scripts calls."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import math
+import re
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from multidict import CIMultiDict
+
+from ..media import decode_with_ffmpeg, image_size, make_jpeg, make_pcm16, make_png, make_wav, make_webp
+from .openai_spec import OpenAISpec
+
+API_PREFIX = "/v1"
+DEFAULT_TRANSCRIPT = "hello there"
+DEFAULT_AUDIO_SECONDS = 2.0
+AUDIO_RATE = 24000  # chat audio and /audio/speech answer PCM16 mono at 24 kHz, like the real API
+# The API tells an upload's format by its file name. The spec's description of the file field lists
+# these without "oga", but the service's own error message lists "oga" too (Telegram's voice files).
+TRANSCRIBABLE_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
+UNSUPPORTED = "unsupported by the gateway double:"  # prefix of violations that are the double's limits, not the API's
+
+Predicate = Callable[["GatewayCall"], bool]
+
+
+@dataclass
+class UploadedPart:
+    """One file part of a multipart request."""
+
+    filename: str | None
+    content_type: str | None
+    data: bytes
+
+
+@dataclass
+class GatewayCall:
+    """One request the double received, and how it was answered."""
+
+    path: str  # without the /v1 prefix for API routes: "/chat/completions"
+    method: str
+    request_id: str
+    headers: CIMultiDict[str]
+    at: float  # time.monotonic() on arrival
+    content_type: str = ""
+    query: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    fields: dict[str, str | list[str]] = field(default_factory=dict)  # a repeated name maps to a list
+    files: dict[str, list[UploadedPart]] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    status: int | None = None  # None until answered, and for good when the client went away first
+    disconnected: bool = False
+
+    def uploads(self, name: str) -> list[UploadedPart]:
+        """Files sent as `name` or `name[]`, in order."""
+        return self.files.get(name, []) + self.files.get(f"{name}[]", [])
+
+    def form(self) -> dict[str, Any]:
+        """Fields and files together (files as bytes), as OpenAISpec.validate_request takes a multipart body."""
+        form: dict[str, Any] = dict(self.fields)
+        for name, parts in self.files.items():
+            data: list[Any] = [part.data for part in parts]
+            if name in form:
+                previous = form[name]
+                data = (previous if isinstance(previous, list) else [previous]) + data
+            form[name] = data if len(data) > 1 else data[0]
+        return form
+
+
+def last_user_text(body: Any) -> str:
+    """The text of the last user message of a chat request (its text parts when content is a list)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                texts = [part for part in content if isinstance(part, dict) and part.get("type") == "text"]
+                return " ".join(str(part.get("text", "")) for part in texts)
+            return ""
+    return ""
+
+
+def last_user_text_contains(text: str) -> Predicate:
+    """A rule matcher for chat calls whose last user message contains `text`."""
+    return lambda call: text in last_user_text(call.json)
+
+
+def openai_error(status: int, message: str, *, code: str | None = None) -> dict[str, Any]:
+    """OpenAI's error body, with the type the API uses for that status."""
+    kind = "requests" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+    if status == 429 and code is None:
+        code = "rate_limit_exceeded"
+    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+
+def _tokens(text: str) -> int:
+    """Roughly four characters a token, as OpenAI's rule of thumb says."""
+    return max(1, math.ceil(len(text) / 4))
+
+
+def _normalise(path: str) -> str:
+    return path[len(API_PREFIX):] if path.startswith(API_PREFIX + "/") else path
+
+
+def _safe(predicate: Predicate, call: GatewayCall) -> bool:
+    # A predicate written for JSON calls may trip over a multipart one (call.json is None): that is a no.
+    try:
+        return bool(predicate(call))
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return False
+
+
+@dataclass
+class _AudioReply:
+    seconds: float
+    transcript: str | None
+    header: str
+
+
+class Rule:
+    """A scripted answer for matching calls; build it with GatewayDouble.when() and the fluent methods."""
+
+    def __init__(self, path: str, match: Predicate | None, times: int | None) -> None:
+        self.path = _normalise(path)
+        self.match = match
+        self.remaining = times
+        self.hits = 0
+        self._delay = 0.0
+        self._text: str | None = None
+        self._audio: _AudioReply | None = None
+        self._transcript: str | None = None
+        self._canned: Callable[[], web.Response] | None = None
+
+    def _only_for(self, *paths: str) -> None:
+        if self.path not in paths:
+            raise ValueError(f"this reply applies to {', '.join(paths)}, not to {self.path}")
+
+    def reply_text(self, text: str) -> Rule:
+        """Answer a chat completion with this assistant content (streamed too, when asked)."""
+        self._only_for("/chat/completions")
+        self._text = text
+        return self
+
+    def reply_audio(
+        self, seconds: float = DEFAULT_AUDIO_SECONDS, transcript: str | None = None, header: str = "normal"
+    ) -> Rule:
+        """Answer with a WAV tone of this length; header "zero"/"ffff" fakes a streaming encoder's sizes."""
+        self._only_for("/chat/completions", "/audio/speech")
+        if header not in ("normal", "zero", "ffff"):
+            raise ValueError(f"unknown WAV header style {header!r}: use normal, zero or ffff")
+        self._audio = _AudioReply(seconds, transcript, header)
+        return self
+
+    def transcript(self, text: str) -> Rule:
+        """Answer a transcription with this text."""
+        self._only_for("/audio/transcriptions")
+        self._transcript = text
+        return self
+
+    def reply_json(self, status: int, body: dict[str, Any]) -> Rule:
+        """Answer exactly this JSON (not checked against the spec: it is the test's choice)."""
+        self._canned = lambda: web.json_response(body, status=status)
+        return self
+
+    def reply_status(self, status: int, message: str = "scripted error") -> Rule:
+        """Answer an error in OpenAI's shape."""
+        self._canned = lambda: web.json_response(openai_error(status, message), status=status)
+        return self
+
+    def reply_raw(self, status: int, body: bytes, content_type: str = "application/json") -> Rule:
+        """Answer these bytes as they are, e.g. malformed JSON."""
+        self._canned = lambda: web.Response(status=status, body=body, headers={"Content-Type": content_type})
+        return self
+
+    def delay(self, seconds: float) -> Rule:
+        """Wait this long before answering (the wait ends early if the client disconnects)."""
+        self._delay = seconds
+        return self
+
+
+@dataclass
+class _Endpoint:
+    content_type: str
+    check: Callable[[GatewayCall], Awaitable[list[str]]]  # problems the spec cannot see, or the double's limits
+    answer: Callable[[web.Request, GatewayCall, Rule | None], Awaitable[web.StreamResponse]]
+
+
+# aiohttp 3.14 wants typed keys for per-request storage; older releases, which aiogram still allows, only take strings.
+_CALL_KEY: Any = web.RequestKey("gateway_call", GatewayCall) if hasattr(web, "RequestKey") else "gateway_call"
+
+
+class GatewayDouble:
+    """An aiohttp server on 127.0.0.1 answering like the AI gateway; other modules add routes to .app before start()."""
+
+    def __init__(self, api_key: str, spec: OpenAISpec | None) -> None:
+        self.api_key = api_key
+        self.spec = spec
+        self.calls: list[GatewayCall] = []
+        self.violations: list[str] = []
+        self.transcripts: dict[str, str] = {}  # sha256 hex of the uploaded file -> its transcript
+        self.port: int | None = None
+        self._rules: list[Rule] = []
+        self._waiters: list[tuple[Predicate, asyncio.Future[GatewayCall]]] = []
+        self._runner: web.AppRunner | None = None
+        self.app = web.Application(middlewares=[self._middleware], client_max_size=256 * 2**20)
+        self.app.on_response_prepare.append(self._stamp_request_id)
+        self._endpoints = {
+            "/audio/transcriptions": _Endpoint("multipart/form-data", self._check_transcription, self._transcription),
+            "/chat/completions": _Endpoint("application/json", self._check_chat, self._chat),
+            "/images/generations": _Endpoint("application/json", self._check_generation, self._generation),
+            "/images/edits": _Endpoint("multipart/form-data", self._check_edit, self._edit),
+            "/audio/speech": _Endpoint("application/json", self._check_speech, self._speech),
+        }
+        self.app.router.add_routes([web.post(API_PREFIX + path, self._handle) for path in self._endpoints])
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Serve on a free port of 127.0.0.1 in the running event loop."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        # handler_cancellation: a client that hangs up cancels its handler, ending any scripted delay;
+        # a short shutdown grace, so a call still held by a delay does not hold up the test's teardown.
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None, shutdown_timeout=0.25)
+        await self._runner.setup()
+        await web.SockSite(self._runner, sock).start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def root_url(self) -> str:
+        """The server root (the bot's MJ_BASE_URL)."""
+        if self.port is None:
+            raise RuntimeError("the gateway double is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base (the bot's API_BASE_URL)."""
+        return self.root_url + API_PREFIX
+
+    # --- what tests use ------------------------------------------------------------------------
+
+    def set_transcript(self, data: bytes, text: str) -> None:
+        """Transcribe an upload of exactly these bytes as `text`."""
+        self.transcripts[hashlib.sha256(data).hexdigest()] = text
+
+    def when(self, path: str, match: Predicate | None = None, *, times: int | None = None) -> Rule:
+        """Script answers for calls to `path`; the first matching rule wins, and one with `times` expires."""
+        rule = Rule(path, match, times)
+        self._rules.append(rule)
+        return rule
+
+    def reset_rules(self) -> None:
+        self._rules.clear()
+
+    def calls_to(self, path: str) -> list[GatewayCall]:
+        path = _normalise(path)
+        return [call for call in self.calls if call.path == path]
+
+    async def wait_for(self, predicate: Predicate | None = None, timeout: float = 15.0) -> GatewayCall:
+        """The first call, recorded or yet to come, that matches (checked on arrival and again once answered)."""
+        predicate = predicate or (lambda call: True)
+        for call in self.calls:
+            if _safe(predicate, call):
+                return call
+        waiter: tuple[Predicate, asyncio.Future[GatewayCall]] = (predicate, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            return await asyncio.wait_for(waiter[1], timeout)
+        except TimeoutError:
+            seen = ", ".join(f"{call.method} {call.path} -> {call.status}" for call in self.calls) or "none"
+            raise AssertionError(f"no gateway call matched within {timeout}s (calls: {seen})") from None
+        finally:
+            self._waiters.remove(waiter)
+
+    async def scripted(self, call: GatewayCall) -> tuple[Rule | None, web.StreamResponse | None]:
+        """Take the rule for this call, wait its delay, and return it with its canned response, if it has one.
+
+        Routes added by other modules call this to get the same scripting as the built-in ones.
+        """
+        rule = next(
+            (
+                rule
+                for rule in self._rules
+                if rule.path == call.path and (rule.match is None or _safe(rule.match, call))
+            ),
+            None,
+        )
+        if rule is None:
+            return None, None
+        rule.hits += 1
+        if rule.remaining is not None:
+            rule.remaining -= 1
+            if rule.remaining <= 0:
+                self._rules.remove(rule)
+        if rule._delay:
+            await asyncio.sleep(rule._delay)
+        return rule, rule._canned() if rule._canned else None
+
+    @staticmethod
+    def call_of(request: web.Request) -> GatewayCall:
+        """The recorded call of a request being handled (for routes added by other modules)."""
+        return request[_CALL_KEY]
+
+    def reject(self, call: GatewayCall, problems: list[str], status: int = 400) -> web.Response:
+        """Record the problems as violations and answer them in OpenAI's error shape."""
+        call.violations.extend(problems)
+        self.violations.extend(f"{call.method} {call.path}: {problem}" for problem in problems)
+        return self._json(call, openai_error(status, "; ".join(problems)), status)
+
+    # --- plumbing ------------------------------------------------------------------------------
+
+    def _notify(self, call: GatewayCall) -> None:
+        for predicate, future in self._waiters:
+            if not future.done() and _safe(predicate, call):
+                future.set_result(call)
+
+    def _check_answer(
+        self, call: GatewayCall, body: Any, status: int = 200, content_type: str = "application/json"
+    ) -> None:
+        # The double must only send what the real API sends: its own wrong answers are violations too.
+        if self.spec is not None and self.spec.has_operation(call.path):
+            for problem in self.spec.validate_response(call.path, body, status, content_type):
+                self.violations.append(f"the double itself answered {call.path} wrongly: {problem}")
+
+    def _json(self, call: GatewayCall, body: dict[str, Any], status: int = 200) -> web.Response:
+        self._check_answer(call, body, status)
+        return web.json_response(body, status=status)
+
+    async def _stamp_request_id(self, request: web.Request, response: web.StreamResponse) -> None:
+        if _CALL_KEY in request:
+            response.headers["x-request-id"] = request[_CALL_KEY].request_id
+
+    async def _record(self, request: web.Request) -> tuple[GatewayCall, list[str]]:
+        """The call, and what is wrong with its body as HTTP (before any route looks at it)."""
+        problems: list[str] = []
+        call = GatewayCall(
+            path=_normalise(request.path),
+            method=request.method,
+            request_id="req_" + secrets.token_hex(16),
+            headers=CIMultiDict(request.headers),
+            at=time.monotonic(),
+            content_type=request.content_type,
+            query=dict(request.query),
+        )
+        if request.content_type == "multipart/form-data":
+            try:
+                await self._read_multipart(request, call, problems)
+            except ValueError as exc:
+                problems.append(f"malformed multipart body: {exc}")
+        elif request.body_exists:
+            raw = await request.read()
+            if request.content_type == "application/json":
+                try:
+                    call.json = json.loads(raw)
+                except ValueError as exc:
+                    problems.append(f"body is not valid JSON: {exc}")
+        return call, problems
+
+    async def _read_multipart(self, request: web.Request, call: GatewayCall, problems: list[str]) -> None:
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                problems.append("multipart body has a nested or unnamed part")
+            elif part.filename is not None:
+                upload = UploadedPart(part.filename, part.headers.get("Content-Type"), bytes(await part.read()))
+                call.files.setdefault(part.name, []).append(upload)
+            else:
+                value = await part.text()
+                previous = call.fields.get(part.name)
+                if previous is None:
+                    call.fields[part.name] = value
+                else:
+                    call.fields[part.name] = (previous if isinstance(previous, list) else [previous]) + [value]
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        call, problems = await self._record(request)
+        request[_CALL_KEY] = call
+        self.calls.append(call)
+        self._notify(call)
+        try:
+            if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+                body = openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
+                response: web.StreamResponse = self._json(call, body, 401)
+            elif request.match_info.http_exception is not None:  # no route: the bot called something unknown
+                response = self.reject(call, [f"Invalid URL ({request.method} {request.path})"], 404)
+            elif problems:
+                response = self.reject(call, problems)
+            else:
+                response = await handler(request)
+        except asyncio.CancelledError:
+            call.disconnected = True
+            self._notify(call)
+            raise
+        call.status = response.status
+        self._notify(call)
+        return response
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        call = self.call_of(request)
+        endpoint = self._endpoints[call.path]
+        problems: list[str] = []
+        if call.content_type == "application/json" and not isinstance(call.json, dict):
+            problems = ["the JSON body is not an object"]
+        if not problems and self.spec is not None:
+            body = call.form() if call.content_type == "multipart/form-data" else call.json
+            problems = self.spec.validate_request(call.path, call.content_type, body)
+        if not problems and call.content_type != endpoint.content_type:
+            problems = [f"content type {call.content_type!r}: the double serves {call.path} as {endpoint.content_type}"]
+        if not problems:
+            problems = await endpoint.check(call)
+        if problems:
+            return self.reject(call, problems)
+        rule, canned = await self.scripted(call)
+        if canned is not None:
+            return canned
+        return await endpoint.answer(request, call, rule)
+
+    # --- /audio/transcriptions -----------------------------------------------------------------
+
+    async def _check_transcription(self, call: GatewayCall) -> list[str]:
+        files = call.uploads("file")
+        if len(files) != 1:
+            return ["exactly one file part named 'file' is required"]
+        problems = []
+        extension = PurePosixPath(files[0].filename or "").suffix.lstrip(".").lower()
+        if extension not in TRANSCRIBABLE_EXTENSIONS:
+            supported = list(TRANSCRIBABLE_EXTENSIONS)
+            problems.append(f"Invalid file format. Supported formats: {supported} (file name {files[0].filename!r})")
+        try:
+            await asyncio.to_thread(decode_with_ffmpeg, files[0].data)
+        except ValueError as exc:
+            problems.append(f"the uploaded file does not decode as audio ({exc})")
+        response_format = call.fields.get("response_format", "json")
+        if response_format not in ("json", "text", "verbose_json"):
+            problems.append(f"{UNSUPPORTED} response_format {response_format!r}")
+        if call.fields.get("stream") == "true":
+            problems.append(f"{UNSUPPORTED} streamed transcription")
+        return problems
+
+    async def _transcription(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        data = call.uploads("file")[0].data
+        text = rule._transcript if rule else None
+        if text is None:
+            text = self.transcripts.get(hashlib.sha256(data).hexdigest(), DEFAULT_TRANSCRIPT)
+        response_format = call.fields.get("response_format", "json")
+        if response_format == "text":
+            return web.Response(text=text + "\n", content_type="text/plain")  # the API ends it with a newline
+        if response_format == "json":
+            return self._json(call, {"text": text})
+        seconds, _rate, _channels = await asyncio.to_thread(decode_with_ffmpeg, data)
+        segment = {
+            "id": 0, "seek": 0, "start": 0.0, "end": round(seconds, 2), "text": " " + text,
+            "tokens": list(range(50364, 50364 + _tokens(text))), "temperature": 0.0,
+            "avg_logprob": -0.25, "compression_ratio": 1.0, "no_speech_prob": 0.01,
+        }
+        return self._json(call, {
+            "task": "transcribe", "language": "english", "duration": round(seconds, 2), "text": text,
+            "segments": [segment], "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+        })
+
+    # --- /chat/completions ---------------------------------------------------------------------
+
+    async def _check_chat(self, call: GatewayCall) -> list[str]:
+        body = call.json
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
+            return ["messages must be a non-empty list"]
+        if "audio" not in (body.get("modalities") or []):
+            return []
+        problems = []
+        audio_format = (body.get("audio") or {}).get("format")
+        if audio_format != "wav":
+            problems.append(f"{UNSUPPORTED} audio.format {audio_format!r}; it only produces wav")
+        if body.get("stream"):
+            problems.append(f"{UNSUPPORTED} streamed audio output")
+        return problems
+
+    def _prompt_usage(self, messages: list[Any]) -> tuple[int, int]:
+        """(all prompt tokens, audio prompt tokens), from the lengths of the messages."""
+        text_tokens, audio_tokens = 0, 0
+        for message in messages:
+            content = message.get("content") if isinstance(message, dict) else None
+            text_tokens += 4  # per-message overhead of the chat format
+            for part in content if isinstance(content, list) else [content]:
+                if isinstance(part, str):
+                    text_tokens += _tokens(part)
+                elif isinstance(part, dict) and part.get("type") == "text":
+                    text_tokens += _tokens(str(part.get("text", "")))
+                elif isinstance(part, dict) and part.get("type") == "input_audio":
+                    audio_tokens += max(1, len(str((part.get("input_audio") or {}).get("data", ""))) // 1000)
+        return text_tokens + audio_tokens, audio_tokens
+
+    async def _chat(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        body = call.json
+        user_text = last_user_text(body)
+        prompt_tokens, prompt_audio = self._prompt_usage(body["messages"])
+        audio = rule._audio if rule else None
+        if audio is None and "audio" in (body.get("modalities") or []) and not (rule and rule._text is not None):
+            audio = _AudioReply(DEFAULT_AUDIO_SECONDS, None, "normal")
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
+        if audio is not None:
+            transcript = audio.transcript if audio.transcript is not None else "spoken: " + user_text
+            wav = make_wav(audio.seconds, AUDIO_RATE, 1, 440.0, audio.header)
+            message["audio"] = {
+                "id": "audio_" + secrets.token_hex(12),
+                "data": base64.b64encode(wav).decode("ascii"),
+                "expires_at": int(time.time()) + 3600,
+                "transcript": transcript,
+            }
+            text_out, audio_out = _tokens(transcript), math.ceil(audio.seconds * 10)
+        else:
+            message["content"] = rule._text if rule and rule._text is not None else "echo: " + user_text
+            text_out, audio_out = _tokens(message["content"]), 0
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": text_out + audio_out,
+            "total_tokens": prompt_tokens + text_out + audio_out,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt_audio},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0, "audio_tokens": audio_out,
+                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+            },
+        }
+        head = {
+            "id": "chatcmpl-" + secrets.token_hex(12),
+            "created": int(time.time()),
+            "model": str(body.get("model", "")),
+            "service_tier": "default",
+            "system_fingerprint": "fp_gateway_double",
+        }
+        if body.get("stream"):
+            if audio is not None:
+                return self.reject(call, [f"{UNSUPPORTED} streamed audio output"])
+            return await self._stream_chat(request, call, head, message["content"], usage)
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+        return self._json(call, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
+
+    async def _stream_chat(
+        self, request: web.Request, call: GatewayCall, head: dict[str, Any], text: str, usage: dict[str, Any]
+    ) -> web.StreamResponse:
+        include_usage = bool((call.json.get("stream_options") or {}).get("include_usage"))
+        headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
+        response = web.StreamResponse(headers=headers)
+        await response.prepare(request)
+
+        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+            chunk = {**head, "object": "chat.completion.chunk", "choices": choices, **extra}
+            if include_usage and "usage" not in chunk:
+                chunk["usage"] = None  # the API marks every chunk but the last this way
+            self._check_answer(call, chunk, content_type="text/event-stream")
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        def delta(content: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
+
+        await send(delta({"role": "assistant", "content": "", "refusal": None}))
+        size = max(1, math.ceil(len(text) / 4))  # several pieces, so clients really have to join them
+        for start in range(0, len(text), size):
+            await send(delta({"content": text[start:start + size]}))
+        await send(delta({}, "stop"))
+        if include_usage:
+            await send([], usage=usage)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    # --- /images/generations and /images/edits -------------------------------------------------
+
+    def _image_limits(self, options: dict[str, Any]) -> list[str]:
+        problems = []
+        if options.get("response_format") == "url":
+            problems.append(f"{UNSUPPORTED} response_format 'url' (it answers b64_json, as gpt-image-1 does)")
+        if options.get("stream") in (True, "true"):
+            problems.append(f"{UNSUPPORTED} streamed images")
+        return problems
+
+    async def _check_generation(self, call: GatewayCall) -> list[str]:
+        body = call.json
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            return ["prompt must be a string"]
+        return self._image_limits(body)
+
+    async def _check_edit(self, call: GatewayCall) -> list[str]:
+        images = call.uploads("image")
+        if not images or "prompt" not in call.fields:
+            return ["an image file part and a prompt field are required"]
+        problems = self._image_limits(call.fields)
+        for index, image in enumerate(images):
+            try:
+                await asyncio.to_thread(image_size, image.data)
+            except ValueError as exc:
+                problems.append(f"image {index} ({image.filename!r}) is not a PNG, JPEG or WEBP image: {exc}")
+        return problems
+
+    async def _images_answer(
+        self, call: GatewayCall, options: dict[str, Any], seed: bytes, width: int, height: int
+    ) -> web.Response:
+        output_format = options.get("output_format") or "png"
+        make = {"png": make_png, "jpeg": make_jpeg, "webp": make_webp}[output_format]
+        prompt = str(options.get("prompt", ""))
+        count = int(options.get("n") or 1)
+        data = []
+        for index in range(count):
+            # A colour from the request, so each answer (and each of n images) looks different.
+            colour = tuple(hashlib.sha256(seed + bytes([index])).digest()[:3])
+            image = await asyncio.to_thread(make, width, height, colour)
+            data.append({"b64_json": base64.b64encode(image).decode("ascii"), "revised_prompt": prompt})
+        size = f"{width}x{height}"
+        quality = options.get("quality")
+        body: dict[str, Any] = {
+            "created": int(time.time()),
+            "background": "transparent" if options.get("background") == "transparent" else "opaque",
+            "data": data,
+            "output_format": output_format,
+            "quality": quality if quality in ("low", "medium", "high") else "medium",
+            "usage": {
+                "input_tokens": _tokens(prompt),
+                "input_tokens_details": {"text_tokens": _tokens(prompt), "image_tokens": 0},
+                "output_tokens": 1056 * count,
+                "output_tokens_details": {"image_tokens": 1056 * count, "text_tokens": 0},
+                "total_tokens": _tokens(prompt) + 1056 * count,
+            },
+        }
+        if size in ("1024x1024", "1024x1536", "1536x1024"):  # the only sizes the answer schema names
+            body["size"] = size
+        return self._json(call, body)
+
+    async def _generation(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        body = call.json
+        width, height = 1024, 1024  # what "auto" gives for a square prompt
+        size = re.fullmatch(r"(\d+)x(\d+)", str(body.get("size") or "auto"))
+        if size:
+            width, height = int(size.group(1)), int(size.group(2))
+        return await self._images_answer(call, body, body["prompt"].encode(), width, height)
+
+    async def _edit(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        first = call.uploads("image")[0].data
+        _format, width, height = await asyncio.to_thread(image_size, first)
+        options: dict[str, Any] = {key: value for key, value in call.fields.items() if isinstance(value, str)}
+        seed = hashlib.sha256(first).digest() + options["prompt"].encode()
+        return await self._images_answer(call, options, seed, width, height)
+
+    # --- /audio/speech -------------------------------------------------------------------------
+
+    async def _check_speech(self, call: GatewayCall) -> list[str]:
+        body = call.json
+        if not isinstance(body, dict) or not isinstance(body.get("input"), str):
+            return ["input must be a string"]
+        problems = []
+        response_format = body.get("response_format", "mp3")  # the API's default
+        if response_format not in ("wav", "pcm"):
+            problems.append(f"{UNSUPPORTED} response_format {response_format!r}; it only produces wav and pcm")
+        if body.get("stream_format") == "sse":
+            problems.append(f"{UNSUPPORTED} stream_format 'sse'")
+        return problems
+
+    async def _speech(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        body = call.json
+        audio = rule._audio if rule else None
+        # Without a script, length follows the text (about 15 characters a second), so it is deterministic.
+        seconds = audio.seconds if audio else min(10.0, max(0.5, len(body["input"]) / 15))
+        if body["response_format"] == "pcm":
+            data, content_type = make_pcm16(seconds, AUDIO_RATE, 1, 523.25), "audio/pcm"
+        else:
+            header = audio.header if audio else "normal"
+            data, content_type = make_wav(seconds, AUDIO_RATE, 1, 523.25, header), "audio/wav"
+        self._check_answer(call, data, content_type="application/octet-stream")  # the spec's name for it
+        return web.Response(body=data, headers={"Content-Type": content_type})
