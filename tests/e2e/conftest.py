@@ -1,0 +1,121 @@
+"""End-to-end fixtures: the two test doubles on 127.0.0.1 and the real bot process pointed at them."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.doubles.gateway import GatewayDouble
+from tests.doubles.openai_spec import OpenAISpec
+from tests.doubles.telegram_api import TelegramDouble
+from tests.doubles.telegram_spec import TelegramSpec
+from tests.e2e.bot_process import BotProcess
+
+# Random per run, so a leak into logs or messages cannot hide behind a coincidence.
+BOT_TOKEN = f"{7000000001}:AAH{secrets.token_urlsafe(24)}"
+API_KEY = f"sk-test-{secrets.token_hex(20)}"
+
+# The shared process answers gateway faults quickly so fault tests stay short.
+SHARED_SETTINGS = {
+    "CHAT_TIMEOUT": "4",
+    "VOICE_TIMEOUT": "6",
+    "GATEWAY_RETRIES": "1",
+    "MAX_VOICE_SECONDS": "600",
+}
+
+_user_ids = itertools.count(100_001)
+
+Person = tuple[dict, dict]  # (user, private chat)
+StartBot = Callable[..., Awaitable[BotProcess]]
+
+
+@pytest.fixture(scope="session")
+async def telegram() -> AsyncIterator[TelegramDouble]:
+    double = TelegramDouble(BOT_TOKEN, TelegramSpec.load())
+    await double.start()
+    yield double
+    await double.stop()
+
+
+@pytest.fixture(scope="session")
+async def gateway() -> AsyncIterator[GatewayDouble]:
+    double = GatewayDouble(API_KEY, OpenAISpec.load())
+    await double.start()
+    yield double
+    await double.stop()
+
+
+def _assert_no_secrets(process: BotProcess) -> None:
+    log = process.log_text()
+    assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log, "the bot token reached the log"
+    assert API_KEY not in log, "the API key reached the log"
+    assert "Traceback" not in log, f"a traceback reached the log:\n{log[-3000:]}"
+
+
+@pytest.fixture(scope="session")
+async def bot(
+    telegram: TelegramDouble, gateway: GatewayDouble, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[BotProcess]:
+    """One bot process shared by the tests that need no special settings (each uses its own users)."""
+    process = BotProcess(
+        tmp_path_factory.mktemp("shared-bot"), telegram, gateway, BOT_TOKEN, API_KEY, SHARED_SETTINGS
+    )
+    await process.start()
+    yield process
+    await process.stop()
+    _assert_no_secrets(process)
+
+
+@pytest.fixture
+async def start_bot(gateway: GatewayDouble, tmp_path: Path) -> AsyncIterator[StartBot]:
+    """Start a bot process of a test's own, with extra settings, against a Telegram double of its own
+    (`process.telegram`), so it never competes with the shared process for updates. Calling it again with
+    the same `workdir` restarts on the same database. Stopped, and its log checked, after the test."""
+    own_telegram = TelegramDouble(BOT_TOKEN, TelegramSpec.load())
+    await own_telegram.start()
+    started: list[BotProcess] = []
+
+    async def start(workdir: Path | None = None, **settings: str) -> BotProcess:
+        process = BotProcess(workdir or tmp_path, own_telegram, gateway, BOT_TOKEN, API_KEY, settings)
+        await process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.running:
+            await process.stop()
+        _assert_no_secrets(process)
+    await own_telegram.stop()
+    assert not own_telegram.violations, f"invalid Bot API calls: {own_telegram.violations}"
+
+
+def new_person(telegram: TelegramDouble, first_name: str = "Ann", language_code: str = "en") -> Person:
+    """A user nobody else in the run uses, with their private chat."""
+    return telegram.private_chat(next(_user_ids), first_name=first_name, language_code=language_code)
+
+
+@pytest.fixture
+def person(telegram: TelegramDouble) -> Callable[..., Person]:
+    """Make people in the shared Telegram double."""
+
+    def make(first_name: str = "Ann", language_code: str = "en") -> Person:
+        return new_person(telegram, first_name, language_code)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def doubles_stay_clean(telegram: TelegramDouble, gateway: GatewayDouble) -> Iterator[None]:
+    """Every request the bot made in the test was valid against the specs; scripted answers end with the test."""
+    yield
+    telegram_violations, gateway_violations = list(telegram.violations), list(gateway.violations)
+    telegram.violations.clear()
+    gateway.violations.clear()
+    gateway.reset_rules()
+    assert not telegram_violations, f"invalid Bot API calls: {telegram_violations}"
+    assert not gateway_violations, f"invalid gateway calls: {gateway_violations}"
