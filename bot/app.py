@@ -13,6 +13,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
+from bot.albums import AlbumCollector
 from bot.assistant import Assistant
 from bot.audio import VoiceEncoder, find_ffmpeg
 from bot.config import ConfigError, Settings
@@ -75,9 +76,11 @@ async def run(settings: Settings) -> None:
             settings=settings,
             quotas=Quotas(usage, settings),
             conversations=conversations,
+            gateway=gateway,
             assistant=Assistant(gateway, conversations, VoiceEncoder(ffmpeg)),
         )
         dispatcher.update.outer_middleware(KnownUsers(UserRepository(database)))
+        dispatcher.message.outer_middleware(AlbumCollector())
         dispatcher.include_routers(*build_routers())
 
         await forget_webhook(bot)

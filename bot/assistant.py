@@ -8,6 +8,10 @@ from bot.audio import VoiceClip, VoiceEncoder
 from bot.conversations import ConversationKey, Conversations
 from bot.errors import UserFacingError
 from bot.gateway import ChatReply, Gateway
+from bot.images import Picture, prepare_for_vision
+
+# Asked when a photo comes without a question; the model answers in the language it is asked in.
+_DESCRIBE = {"zh": "请描述这张图片。", "en": "Describe this image."}
 
 
 class NothingHeard(UserFacingError):
@@ -41,6 +45,16 @@ class Assistant:
         messages = await self._conversations.prompt(key, question, speaker)
         return await self._gateway.chat(messages)
 
+    async def answer_photo(
+        self, key: ConversationKey, pictures: list[Picture], question: str, speaker: str = ""
+    ) -> ChatReply:
+        """The vision model's answer about the pictures, with the conversation as context."""
+        fitted = [await prepare_for_vision(picture) for picture in pictures]
+        messages = await self._conversations.prompt(
+            key, question, speaker, image_urls=[picture.data_url() for picture in fitted]
+        )
+        return await self._gateway.look(messages)
+
     async def answer_voice(self, key: ConversationKey, recording: Recording, speaker: str = "") -> VoiceAnswer:
         """Transcribe, ask the audio model with the conversation as context, and encode its WAV as a voice note."""
         transcript = await self._gateway.transcribe(recording.data, recording.filename, recording.content_type)
@@ -50,3 +64,14 @@ class Assistant:
         reply = await self._gateway.speak(messages)
         clip = await self._encoder.wav_to_voice(reply.wav)
         return VoiceAnswer(heard=transcript.text, said=reply.transcript, clip=clip, tokens=reply.tokens)
+
+
+def default_question(language_code: str | None) -> str:
+    """"Describe this image", in the user's language as far as the bot speaks it."""
+    return _DESCRIBE["zh"] if (language_code or "").lower().startswith("zh") else _DESCRIBE["en"]
+
+
+def photo_note(question: str, count: int) -> str:
+    """How a photo turn is remembered: a short note instead of the bytes, so follow-ups can refer to it."""
+    what = "a photo" if count == 1 else f"{count} photos"
+    return f"[sent {what}] {question}"

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest voice note accepted")
     CHAT_TIMEOUT: float = Field(60.0, gt=0, description="seconds a text turn may take upstream")
     VOICE_TIMEOUT: float = Field(120.0, gt=0, description="seconds a voice turn may take upstream")
+    IMAGE_TIMEOUT: float = Field(180.0, gt=0, description="seconds an image request may take upstream")
     GATEWAY_RETRIES: int = Field(2, ge=0, le=5, description="retries on 429/5xx/connection errors")
     SYSTEM_PROMPT: str = (
         "You are a friendly, concise assistant in a Telegram chat. Answer in the language the user writes "

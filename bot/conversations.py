@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +23,21 @@ class Conversations:
         self._system_prompt = system_prompt
         self._entries = turns * 2  # a turn is a question and its answer
 
-    async def prompt(self, key: ConversationKey, question: str, speaker: str = "") -> list[dict[str, Any]]:
-        """System prompt, the recent history, then the new question, in the chat-completions shape."""
+    async def prompt(
+        self, key: ConversationKey, question: str, speaker: str = "", image_urls: Sequence[str] = ()
+    ) -> list[dict[str, Any]]:
+        """System prompt, the recent history, then the new question (with its images), in the chat-completions
+        shape."""
         earlier = await self._history.recent(key.chat_id, key.thread_id, self._entries)
         messages: list[dict[str, Any]] = [{"role": "system", "content": self._system_prompt}]
         messages.extend({"role": entry.role, "content": _spoken_by(entry)} for entry in earlier)
-        messages.append({"role": "user", "content": _spoken_by(HistoryEntry("user", question, speaker))})
+        text = _spoken_by(HistoryEntry("user", question, speaker))
+        if image_urls:
+            parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            parts.extend({"type": "image_url", "image_url": {"url": url}} for url in image_urls)
+            messages.append({"role": "user", "content": parts})
+        else:
+            messages.append({"role": "user", "content": text})
         return messages
 
     async def remember(self, key: ConversationKey, question: str, answer: str, speaker: str = "") -> None:

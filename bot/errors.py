@@ -5,3 +5,11 @@ class UserFacingError(Exception):
     """A failure with a message that is safe to show: no upstream text, no JSON, no key, no traceback."""
 
     user_message = "Sorry, something went wrong. Please try again."
+
+
+class Refusal(UserFacingError):
+    """Input the bot will not take, with the reason in words; said before anything is charged or called."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message

@@ -15,6 +15,7 @@ import openai
 
 from bot.config import Settings
 from bot.errors import UserFacingError
+from bot.images import Picture, sniff_mime
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class GatewayUnavailable(GatewayError):
 
 
 class GatewayRefused(GatewayError):
-    user_message = "Sorry, the AI service declined this request. Try rephrasing it."
+    user_message = "Sorry, the AI service declined this request under its content rules. Try rephrasing it."
 
 
 class GatewayBadAnswer(GatewayError):
@@ -68,6 +69,12 @@ class SpokenReply:
     tokens: int
 
 
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    picture: Picture
+    revised_prompt: str | None
+
+
 ChatMessages = Sequence[dict[str, Any]]
 
 
@@ -76,6 +83,7 @@ class Gateway:
 
     def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
         self._settings = settings
+        self._http = http
         self._client = openai.AsyncOpenAI(
             api_key=settings.API_KEY.get_secret_value(),
             base_url=settings.API_BASE_URL,
@@ -83,6 +91,8 @@ class Gateway:
             max_retries=settings.GATEWAY_RETRIES,
             timeout=httpx.Timeout(settings.CHAT_TIMEOUT, connect=_CONNECT_TIMEOUT),
         )
+        # Never resend an image request: the first may have been made (and billed) after the connection broke.
+        self._images = self._client.with_options(max_retries=0)
 
     async def transcribe(self, audio: bytes, filename: str, content_type: str) -> Transcript:
         """Speech to text; the file goes up as it came (Whisper reads ogg/opus, mp3, m4a, mp4 itself)."""
@@ -100,12 +110,18 @@ class Gateway:
 
         return await self._guarded("transcribe", self._settings.VOICE_TIMEOUT, call)
 
-    async def chat(self, messages: ChatMessages, model: str | None = None) -> ChatReply:
+    async def chat(self, messages: ChatMessages) -> ChatReply:
         """A text answer from the chat model."""
+        return await self._complete("chat", self._settings.CHAT_MODEL, messages)
 
+    async def look(self, messages: ChatMessages) -> ChatReply:
+        """A text answer from the vision model; the last message carries the image(s) as data URLs."""
+        return await self._complete("look", self._settings.VISION_MODEL, messages)
+
+    async def _complete(self, operation: str, model: str, messages: ChatMessages) -> ChatReply:
         async def call() -> ChatReply:
             completion = await self._client.chat.completions.create(
-                model=model or self._settings.CHAT_MODEL,
+                model=model,
                 messages=list(messages),  # type: ignore[arg-type]
                 timeout=self._settings.CHAT_TIMEOUT,
             )
@@ -114,10 +130,10 @@ class Gateway:
             if not isinstance(text, str) or not text.strip():
                 if getattr(message, "refusal", None):
                     raise GatewayRefused("model refused")
-                raise GatewayBadAnswer("chat answer without text")
+                raise GatewayBadAnswer("answer without text")
             return ChatReply(text=text.strip(), tokens=_total_tokens(completion))
 
-        return await self._guarded("chat", self._settings.CHAT_TIMEOUT, call)
+        return await self._guarded(operation, self._settings.CHAT_TIMEOUT, call)
 
     async def speak(self, messages: ChatMessages, voice: str | None = None) -> SpokenReply:
         """A spoken answer from the audio model: its transcript and the WAV bytes."""
@@ -148,6 +164,68 @@ class Gateway:
 
         return await self._guarded("speak", self._settings.VOICE_TIMEOUT, call)
 
+    async def draw(self, prompt: str) -> GeneratedImage:
+        """A new picture from IMAGE_MODEL."""
+
+        async def call() -> GeneratedImage:
+            result = await self._images.images.generate(
+                model=self._settings.IMAGE_MODEL,
+                prompt=prompt,
+                n=1,
+                timeout=self._settings.IMAGE_TIMEOUT,
+                **self._b64_option(),
+            )
+            return await self._first_image(result)
+
+        return await self._guarded("draw", self._settings.IMAGE_TIMEOUT, call)
+
+    async def edit(self, pictures: Sequence[Picture], prompt: str) -> GeneratedImage:
+        """IMAGE_MODEL's change of one or more pictures (several go up as an array)."""
+        files = [(picture.filename, picture.data, picture.mime) for picture in pictures]
+
+        async def call() -> GeneratedImage:
+            result = await self._images.images.edit(
+                model=self._settings.IMAGE_MODEL,
+                image=files if len(files) > 1 else files[0],
+                prompt=prompt,
+                timeout=self._settings.IMAGE_TIMEOUT,
+                **self._b64_option(),
+            )
+            return await self._first_image(result)
+
+        return await self._guarded("edit", self._settings.IMAGE_TIMEOUT, call)
+
+    def _b64_option(self) -> dict[str, str]:
+        # GPT image models always answer in base64 and reject the parameter; DALL-E needs it asked for.
+        return {} if self._settings.IMAGE_MODEL.startswith("gpt-image") else {"response_format": "b64_json"}
+
+    async def _first_image(self, result: Any) -> GeneratedImage:
+        data = getattr(result, "data", None)
+        if not data:
+            raise GatewayBadAnswer("image answer without images")
+        first = data[0]
+        encoded, url = getattr(first, "b64_json", None), getattr(first, "url", None)
+        if encoded:
+            try:
+                raw = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise GatewayBadAnswer("image answer with broken base64") from None
+        elif url:
+            raw = await self._download(url)
+        else:
+            raise GatewayBadAnswer("image answer without data")
+        mime = sniff_mime(raw)
+        if mime is None:
+            raise GatewayBadAnswer("image answer that is not an image")
+        revised = getattr(first, "revised_prompt", None)
+        return GeneratedImage(Picture(raw, mime), revised_prompt=revised.strip() if isinstance(revised, str) else None)
+
+    async def _download(self, url: str) -> bytes:
+        """Some gateways answer with a link instead of base64: fetch it with the shared client."""
+        response = await self._http.get(url, timeout=self._settings.IMAGE_TIMEOUT)
+        response.raise_for_status()
+        return response.content
+
     async def _guarded(self, operation: str, deadline: float, call: Callable[[], Awaitable[T]]) -> T:
         """Run one call under an overall deadline (retries included) and translate every failure.
 
@@ -171,13 +249,22 @@ class Gateway:
                 error.request_id or "-",
             )
             raise _status_error(error) from None
-        except openai.APIConnectionError:
+        except (openai.APIConnectionError, httpx.TransportError):
             log.warning("gateway %s failed: cannot connect", operation)
             raise GatewayUnavailable(operation) from None
-        except (openai.OpenAIError, ValueError, TypeError, AttributeError, KeyError) as error:
+        except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
             # Malformed JSON or a shape the SDK could not read.
             log.warning("gateway %s failed: unreadable answer (%s)", operation, type(error).__name__)
             raise GatewayBadAnswer(operation) from None
+
+
+def image_prompt_limit(model: str) -> int:
+    """The longest prompt the image model takes, in characters (OpenAI's documented limits)."""
+    if model.startswith("dall-e-2"):
+        return 1000
+    if model.startswith("dall-e-3"):
+        return 4000
+    return 32000
 
 
 def _status_error(error: openai.APIStatusError) -> GatewayError:
@@ -192,8 +279,8 @@ def _status_error(error: openai.APIStatusError) -> GatewayError:
 
 
 def _is_policy_refusal(error: openai.APIStatusError) -> bool:
-    code = f"{error.code or ''} {error.type or ''}".lower()
-    return any(word in code for word in ("content_policy", "moderation", "safety", "content_filter"))
+    said = f"{error.code or ''} {error.type or ''} {error.message or ''}".lower()
+    return any(word in said for word in ("content_policy", "moderation", "safety", "content_filter"))
 
 
 def _first_message(completion: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import chat, commands, errors, fallback, voice
+from handlers import chat, commands, drawing, errors, fallback, photos, voice
 
 
 def build_routers() -> list[Router]:
@@ -12,7 +12,9 @@ def build_routers() -> list[Router]:
     return [
         errors.build_router(),
         commands.build_router(),
+        drawing.build_router(),
         voice.build_router(),
+        photos.build_router(),
         chat.build_router(),
         fallback.build_router(),
     ]

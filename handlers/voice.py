@@ -7,21 +7,18 @@ from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatType
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, Recording
 from bot.config import Settings
 from bot.conversations import Conversations
-from bot.errors import UserFacingError
+from bot.errors import Refusal
 from bot.quotas import Quotas
 from bot.telegram_text import CAPTION_LIMIT, escape, shorten, utf16_len
 from handlers.context import conversation_key, speaker_name
+from handlers.downloads import check_downloadable, download
 from handlers.replies import answer_text
-
-# Bots may download files of at most 20 MB through the Bot API.
-DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 # Containers Whisper reads, by the extension it recognises them from.
 _WHISPER_EXTENSIONS = {".flac", ".mp3", ".mp4", ".mpeg", ".mpga", ".m4a", ".ogg", ".oga", ".wav", ".webm"}
@@ -43,14 +40,6 @@ _EXTENSION_BY_MIME = {
     "video/mp4": ".mp4",
     "video/webm": ".webm",
 }
-
-
-class RecordingRefused(UserFacingError):
-    """A recording the bot will not take; said before anything is downloaded or charged."""
-
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +75,7 @@ async def voice_turn(
         async with ChatActionSender.record_voice(
             bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
         ):
-            data = await download(bot, incoming)
+            data = await download(bot, incoming.file_id, incoming.file_size)
             recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
             answer = await assistant.answer_voice(key, recording, speaker)
             await message.answer_voice(
@@ -128,36 +117,19 @@ def _audio_extension(file_name: str | None, content_type: str) -> str:
             return extension
     if content_type in _EXTENSION_BY_MIME:
         return _EXTENSION_BY_MIME[content_type]
-    raise RecordingRefused(
+    raise Refusal(
         "I can't read this audio format. Please send a voice note, or an mp3, m4a, ogg, wav, flac or webm file."
     )
 
 
 def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
     """Refuse before downloading: Telegram will not hand a bot more than 20 MB, and very long audio is costly."""
-    if incoming.file_size is not None and incoming.file_size > DOWNLOAD_LIMIT:
-        raise RecordingRefused(_too_big(incoming.file_size))
+    check_downloadable(incoming.file_size)
     if incoming.duration > max_seconds:
-        raise RecordingRefused(
+        raise Refusal(
             f"That recording is {_minutes(incoming.duration)} long; I can listen to at most "
             f"{_minutes(max_seconds)} at a time. Please send a shorter one."
         )
-
-
-async def download(bot: Bot, incoming: IncomingRecording) -> bytes:
-    try:
-        buffer = await bot.download(incoming.file_id)
-    except TelegramBadRequest as error:
-        if "too big" in error.message.lower():
-            raise RecordingRefused(_too_big(incoming.file_size)) from None
-        raise
-    assert buffer is not None
-    return buffer.getvalue()
-
-
-def _too_big(size: int | None) -> str:
-    shown = f" ({size / 1024 / 1024:.0f} MB)" if size else ""
-    return f"That file is too large{shown}. Telegram lets me download files of up to 20 MB; please send a shorter one."
 
 
 def _minutes(seconds: int) -> str:

@@ -41,6 +41,14 @@ class Conversation:
         self._sent()
         return self.telegram.send_video_note(self.user, self.chat, data, duration, **options)
 
+    def send_photo(self, data: bytes, **options: Any) -> dict[str, Any]:
+        self._sent()
+        return self.telegram.send_photo(self.user, self.chat, data, **options)
+
+    def send_document(self, data: bytes, file_name: str, mime_type: str, **options: Any) -> dict[str, Any]:
+        self._sent()
+        return self.telegram.send_document(self.user, self.chat, data, file_name, mime_type, **options)
+
     def calls_since(self, method: str | None = None) -> list[Call]:
         return [
             call

@@ -1,0 +1,34 @@
+"""Fetching the files users send, within the Bot API's 20 MB download limit for bots."""
+
+from __future__ import annotations
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+
+from bot.errors import Refusal
+
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+
+def too_big(size: int | None) -> Refusal:
+    shown = f" ({size / 1024 / 1024:.0f} MB)" if size else ""
+    return Refusal(
+        f"That file is too large{shown}. Telegram lets me download files of up to 20 MB; please send a smaller one."
+    )
+
+
+def check_downloadable(size: int | None) -> None:
+    """Refuse before anything is fetched or charged; Telegram would refuse the download anyway."""
+    if size is not None and size > DOWNLOAD_LIMIT:
+        raise too_big(size)
+
+
+async def download(bot: Bot, file_id: str, size: int | None) -> bytes:
+    try:
+        buffer = await bot.download(file_id)
+    except TelegramBadRequest as error:
+        if "too big" in error.message.lower():
+            raise too_big(size) from None
+        raise
+    assert buffer is not None  # no destination given: aiogram returns a BytesIO
+    return buffer.getvalue()

@@ -1,0 +1,82 @@
+"""/draw makes a picture, /edit changes one (a photo's caption, a reply to a photo, or an album's caption)."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.config import Settings
+from bot.errors import Refusal
+from bot.gateway import Gateway, image_prompt_limit
+from bot.images import editable
+from bot.quotas import Quotas
+from bot.telegram_text import escape, shorten
+from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
+from handlers.replies import answer_picture
+
+DRAW_USAGE = Refusal("Tell me what to draw: /draw <description>, e.g. /draw a red fox in the snow")
+EDIT_USAGE = Refusal(
+    "Tell me what to change: send a photo with the caption /edit <change>, or reply to a photo with "
+    "/edit <change>, e.g. /edit make it a watercolor"
+)
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(draw_picture, Command("draw"))
+    router.message.register(edit_picture, Command("edit"))
+    return router
+
+
+def _prompt(command: CommandObject, usage: Refusal, settings: Settings) -> str:
+    prompt = (command.args or "").strip()
+    if not prompt:
+        raise usage
+    limit = image_prompt_limit(settings.IMAGE_MODEL)
+    if len(prompt) > limit:
+        raise Refusal(f"That description is {len(prompt)} characters long; the image model takes at most {limit}.")
+    return prompt
+
+
+async def draw_picture(
+    message: Message, command: CommandObject, bot: Bot, gateway: Gateway, quotas: Quotas, settings: Settings
+) -> None:
+    assert message.from_user is not None
+    prompt = _prompt(command, DRAW_USAGE, settings)
+    async with quotas.charge(message.from_user.id, "draw"):
+        async with ChatActionSender.upload_photo(
+            bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
+        ):
+            result = await gateway.draw(prompt)
+            await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
+
+
+async def edit_picture(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    gateway: Gateway,
+    quotas: Quotas,
+    settings: Settings,
+    album: list[Message] | None = None,
+) -> None:
+    assert message.from_user is not None
+    prompt = _prompt(command, EDIT_USAGE, settings)
+    sources = album or [message]
+    if not any(has_image(source) for source in sources) and has_image(message.reply_to_message):
+        sources = [message.reply_to_message]  # type: ignore[list-item]  # has_image checked it
+    images = images_in(sources)
+    if not images:
+        other_file = any(is_other_file(source) for source in sources) or (
+            message.reply_to_message is not None and is_other_file(message.reply_to_message)
+        )
+        raise NOT_AN_IMAGE if other_file else EDIT_USAGE
+    async with quotas.charge(message.from_user.id, "edit"):
+        async with ChatActionSender.upload_photo(
+            bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
+        ):
+            pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
+            result = await gateway.edit(pictures, prompt)
+            await answer_picture(message, result.picture)

@@ -1,0 +1,54 @@
+"""The pictures a message carries: a photo (its largest size) or an image sent as a file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.types import Message
+
+from bot.errors import Refusal
+from bot.images import Picture, picture_from
+from handlers.downloads import check_downloadable, download
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingImage:
+    file_id: str
+    file_size: int | None
+
+
+def image_in(message: Message) -> IncomingImage | None:
+    if message.photo:
+        largest = message.photo[-1]  # Telegram lists the sizes smallest first
+        return IncomingImage(largest.file_id, largest.file_size)
+    document = message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        return IncomingImage(document.file_id, document.file_size)
+    return None
+
+
+def has_image(message: Message | None) -> bool:
+    return message is not None and image_in(message) is not None
+
+
+def is_other_file(message: Message) -> bool:
+    """A document that is not an image (a PDF, a zip…)."""
+    return message.document is not None and image_in(message) is None
+
+
+def images_in(messages: Iterable[Message]) -> list[IncomingImage]:
+    """The pictures of these messages, refusing oversized ones before anything is downloaded."""
+    found = [image for message in messages if (image := image_in(message)) is not None]
+    for image in found:
+        check_downloadable(image.file_size)
+    return found
+
+
+async def fetch_pictures(bot: Bot, images: list[IncomingImage]) -> list[Picture]:
+    """Download and identify by their bytes; a file that is no readable image is refused in words."""
+    return [picture_from(await download(bot, image.file_id, image.file_size)) for image in images]
+
+
+NOT_AN_IMAGE = Refusal("I can only work with pictures: send a photo, or a JPEG, PNG or WebP image as a file.")

@@ -1,0 +1,52 @@
+"""Photos and image files without a command: the vision model answers the caption's question about them."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.types import Message
+from aiogram.utils.chat_action import ChatActionSender
+
+from bot.assistant import Assistant, default_question, photo_note
+from bot.conversations import Conversations
+from bot.quotas import Quotas
+from handlers.context import conversation_key, speaker_name
+from handlers.filters import AddressedToBot
+from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, images_in
+from handlers.replies import answer_text
+
+_IMAGE = F.photo | F.document.mime_type.startswith("image/")
+_NO_COMMAND = ~F.caption.startswith("/")
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(look_at_pictures, _IMAGE, _NO_COMMAND, AddressedToBot())
+    router.message.register(refuse_other_file, F.document, _NO_COMMAND, AddressedToBot())
+    return router
+
+
+async def look_at_pictures(
+    message: Message,
+    bot: Bot,
+    assistant: Assistant,
+    conversations: Conversations,
+    quotas: Quotas,
+    question: str,
+    album: list[Message] | None = None,
+) -> None:
+    assert message.from_user is not None
+    images = images_in(album or [message])
+    question = question or default_question(message.from_user.language_code)
+    key = conversation_key(message)
+    speaker = speaker_name(message)
+    async with quotas.charge(message.from_user.id, "vision") as use:
+        async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None):
+            pictures = await fetch_pictures(bot, images)
+            reply = await assistant.answer_photo(key, pictures, question, speaker)
+            await answer_text(message, reply.text)
+        use.tokens = reply.tokens
+        await conversations.remember(key, photo_note(question, len(pictures)), reply.text, speaker)
+
+
+async def refuse_other_file(message: Message) -> None:
+    raise NOT_AN_IMAGE
