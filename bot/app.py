@@ -21,9 +21,14 @@ from bot.conversations import Conversations
 from bot.gateway import Gateway
 from bot.logs import configure_logging
 from bot.middlewares import KnownUsers
+from bot.midjourney import Midjourney
+from bot.mj_jobs import MidjourneyJobs
+from bot.mj_tracker import MidjourneyTracker
 from bot.quotas import Quotas
+from bot.telegram_retry import RetryAfterMiddleware
 from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
+from storage.midjourney import MidjourneyRepository
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,7 @@ def build_http_client() -> httpx.AsyncClient:
 
 def build_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL))
+    session.middleware(RetryAfterMiddleware())
     return Bot(
         token=settings.BOT_TOKEN.get_secret_value(),
         session=session,
@@ -72,9 +78,14 @@ async def run(settings: Settings) -> None:
             log.info("released %d reservations left by the previous run", stale)
         conversations = Conversations(HistoryRepository(database), settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
         gateway = Gateway(settings, http)
+        quotas = Quotas(usage, settings)
+        midjourney = Midjourney(settings, http)
+        mj_tasks = MidjourneyRepository(database)
+        tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings)
         dispatcher = Dispatcher(
             settings=settings,
-            quotas=Quotas(usage, settings),
+            quotas=quotas,
+            jobs=MidjourneyJobs(midjourney, mj_tasks, quotas, tracker),
             conversations=conversations,
             gateway=gateway,
             assistant=Assistant(gateway, conversations, VoiceEncoder(ffmpeg)),
@@ -84,7 +95,11 @@ async def run(settings: Settings) -> None:
         dispatcher.include_routers(*build_routers())
 
         await forget_webhook(bot)
-        await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
+        await tracker.start()
+        try:
+            await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
+        finally:
+            await tracker.stop()
     except TelegramUnauthorizedError:
         raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import chat, commands, drawing, errors, fallback, photos, voice
+from handlers import chat, commands, drawing, errors, fallback, midjourney, photos, voice
 
 
 def build_routers() -> list[Router]:
@@ -13,6 +13,7 @@ def build_routers() -> list[Router]:
         errors.build_router(),
         commands.build_router(),
         drawing.build_router(),
+        midjourney.build_router(),
         voice.build_router(),
         photos.build_router(),
         chat.build_router(),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import ErrorEvent
+from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from bot.errors import UserFacingError
 from bot.telegram_text import escape
@@ -38,13 +38,23 @@ async def report_unexpected(event: ErrorEvent, bot: Bot) -> None:
 
 
 async def tell(event: ErrorEvent, bot: Bot, text: str) -> None:
-    """Answer where the update came from: the message's chat (and topic), or the pressed button."""
+    """Answer where the update came from: the message's chat (and topic), or the pressed button; when that
+    button was answered already, its chat."""
     update = event.update
     try:
         if update.message is not None:
             await update.message.answer(escape(text))
         elif update.callback_query is not None:
-            await update.callback_query.answer(text[:200], show_alert=True)
+            await _tell_presser(update.callback_query, text)
     except TelegramAPIError as error:
         # The user may have blocked the bot, or Telegram is unreachable: nothing more to do for this update.
         log.warning("could not tell the user about a failure: %s", type(error).__name__)
+
+
+async def _tell_presser(query: CallbackQuery, text: str) -> None:
+    try:
+        await query.answer(text[:200], show_alert=True)
+    except TelegramBadRequest:
+        if not isinstance(query.message, Message):
+            raise
+        await query.message.answer(f"{escape(query.from_user.full_name)}: {escape(text)}")

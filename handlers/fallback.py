@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 from aiogram.enums import ChatType
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, Message
 
 
 def build_router() -> Router:
@@ -13,6 +13,8 @@ def build_router() -> Router:
     router.message.filter(F.chat.type == ChatType.PRIVATE)
     router.message.register(unknown_command, F.text.startswith("/"))
     router.message.register(cannot_use)
+    # Every press is answered, even of a button from another bot version or one nobody issued.
+    router.callback_query.register(unknown_button)
     return router
 
 
@@ -24,3 +26,7 @@ async def cannot_use(message: Message) -> None:
     await message.answer(
         "I can't use that kind of message yet. Send me text, a voice note or a photo, or see /help."
     )
+
+
+async def unknown_button(query: CallbackQuery) -> None:
+    await query.answer("This button no longer works.", show_alert=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import aiosqlite
+
 from storage.database import Database
 
 UNLIMITED = -1
@@ -49,15 +51,7 @@ class UsageRepository:
     async def commit(self, reservation_id: int, user_id: int, kind: str, day: str, tokens: int) -> None:
         """Turn a reservation into a counted use."""
         async with self._db.transaction() as connection:
-            await connection.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
-            await connection.execute(
-                """
-                INSERT INTO usage (user_id, kind, day, count, tokens) VALUES (?, ?, ?, 1, ?)
-                ON CONFLICT (user_id, kind, day) DO UPDATE SET
-                    count = count + 1, tokens = tokens + excluded.tokens
-                """,
-                (user_id, kind, day, tokens),
-            )
+            await count_use(connection, reservation_id, user_id, kind, day, tokens)
 
     async def release(self, reservation_id: int) -> None:
         await self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
@@ -97,3 +91,25 @@ class UsageRepository:
                 """,
                 [(user_id, kind, limit) for kind in kinds],
             )
+
+
+async def count_use(
+    connection: aiosqlite.Connection, reservation_id: int, user_id: int, kind: str, day: str, tokens: int
+) -> None:
+    """Within a caller's transaction: the reservation becomes a counted use."""
+    await connection.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+    await connection.execute(
+        """
+        INSERT INTO usage (user_id, kind, day, count, tokens) VALUES (?, ?, ?, 1, ?)
+        ON CONFLICT (user_id, kind, day) DO UPDATE SET count = count + 1, tokens = tokens + excluded.tokens
+        """,
+        (user_id, kind, day, tokens),
+    )
+
+
+async def uncount_use(connection: aiosqlite.Connection, user_id: int, kind: str, day: str) -> None:
+    """Within a caller's transaction: give back one counted use (a refund)."""
+    await connection.execute(
+        "UPDATE usage SET count = count - 1 WHERE user_id = ? AND kind = ? AND day = ? AND count > 0",
+        (user_id, kind, day),
+    )

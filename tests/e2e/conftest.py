@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.doubles.gateway import GatewayDouble
+from tests.doubles.midjourney import MidjourneyDouble
 from tests.doubles.openai_spec import OpenAISpec
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.telegram_spec import TelegramSpec
@@ -25,6 +26,7 @@ SHARED_SETTINGS = {
     "VOICE_TIMEOUT": "6",
     "GATEWAY_RETRIES": "1",
     "MAX_VOICE_SECONDS": "600",
+    "MJ_POLL_INTERVAL": "0.3",
 }
 
 _user_ids = itertools.count(100_001)
@@ -42,11 +44,22 @@ async def telegram() -> AsyncIterator[TelegramDouble]:
 
 
 @pytest.fixture(scope="session")
-async def gateway() -> AsyncIterator[GatewayDouble]:
+async def gateway_with_midjourney() -> AsyncIterator[tuple[GatewayDouble, MidjourneyDouble]]:
     double = GatewayDouble(API_KEY, OpenAISpec.load())
+    midjourney = MidjourneyDouble(double, step_seconds=0.3)  # its routes must exist before the server starts
     await double.start()
-    yield double
+    yield double, midjourney
     await double.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_with_midjourney: tuple[GatewayDouble, MidjourneyDouble]) -> GatewayDouble:
+    return gateway_with_midjourney[0]
+
+
+@pytest.fixture(scope="session")
+def midjourney(gateway_with_midjourney: tuple[GatewayDouble, MidjourneyDouble]) -> MidjourneyDouble:
+    return gateway_with_midjourney[1]
 
 
 def _assert_no_secrets(process: BotProcess) -> None:

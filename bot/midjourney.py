@@ -1,0 +1,208 @@
+"""Midjourney through the gateway (submit imagine/blend/action/modal, fetch, list, seed) and its task model."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.config import Settings
+from bot.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+# Submit codes meaning "accepted": 21 (already exists) and 22 (queued) come with a usable task id too.
+_ACCEPTED = {1, 21, 22}
+_FINISHED = {"SUCCESS", "FAILURE", "CANCEL"}
+_PROGRESS = re.compile(r"(\d{1,3})")
+
+
+class MidjourneyError(UserFacingError):
+    user_message = "Sorry, Midjourney could not take this request. Please try again later."
+
+
+class MidjourneyRejected(MidjourneyError):
+    """The request itself was refused (a banned word, an invalid prompt): trying again will not help."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class MidjourneyBusy(MidjourneyError):
+    user_message = "Midjourney is busy right now (its queue is full). Please try again in a few minutes."
+
+
+class MidjourneyUnavailable(MidjourneyError):
+    user_message = "Sorry, Midjourney is unavailable right now. Please try again later."
+
+
+class MidjourneyBadAnswer(MidjourneyError):
+    user_message = "Sorry, Midjourney sent back something I could not use. Please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class MjButton:
+    custom_id: str
+    label: str  # the text to show: the label, else the emoji
+
+    @classmethod
+    def from_json(cls, raw: Any) -> MjButton | None:
+        if not isinstance(raw, dict) or not isinstance(raw.get("customId"), str) or not raw["customId"]:
+            return None
+        label = str(raw.get("label") or "").strip() or str(raw.get("emoji") or "").strip()
+        return cls(raw["customId"], label) if label else None
+
+
+@dataclass(frozen=True, slots=True)
+class MjTask:
+    id: str
+    action: str
+    status: str  # "", NOT_START, SUBMITTED, IN_PROGRESS, SUCCESS, FAILURE, MODAL, CANCEL
+    progress: int  # 0-100
+    image_url: str
+    fail_reason: str
+    prompt: str
+    buttons: tuple[MjButton, ...] = field(default=())
+
+    @property
+    def finished(self) -> bool:
+        return self.status in _FINISHED
+
+    @classmethod
+    def from_json(cls, raw: Any) -> MjTask:
+        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str | int) or not str(raw["id"]):
+            raise MidjourneyBadAnswer("task without id")
+        progress = _PROGRESS.search(str(raw.get("progress") or ""))
+        buttons = raw.get("buttons") if isinstance(raw.get("buttons"), list) else []
+        return cls(
+            id=str(raw["id"]),
+            action=str(raw.get("action") or ""),
+            status=str(raw.get("status") or ""),
+            progress=min(100, int(progress.group(1))) if progress else 0,
+            image_url=str(raw.get("imageUrl") or ""),
+            fail_reason=str(raw.get("failReason") or ""),
+            prompt=str(raw.get("prompt") or ""),
+            buttons=tuple(button for item in buttons if (button := MjButton.from_json(item)) is not None),
+        )
+
+
+class Midjourney:
+    """The gateway's /mj endpoints on the process's shared httpx client.
+
+    Submissions are never retried: the first may have started a (billed) job even if its answer was lost.
+    """
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, timeout: float = 30.0) -> None:
+        self._http = http
+        self._base = settings.MJ_BASE_URL
+        self._headers = {"Authorization": f"Bearer {settings.API_KEY.get_secret_value()}"}
+        self._timeout = timeout
+
+    async def imagine(self, prompt: str, images: Sequence[str] = ()) -> str:
+        """Start a picture from a prompt (and optional reference images as data URLs); returns the task id."""
+        body: dict[str, Any] = {"prompt": prompt}
+        if images:
+            body["base64Array"] = list(images)
+        return await self._submit("imagine", body)
+
+    async def blend(self, images: Sequence[str], dimensions: str) -> str:
+        return await self._submit("blend", {"base64Array": list(images), "dimensions": dimensions})
+
+    async def action(self, task_id: str, custom_id: str) -> str:
+        """Press a button of a finished task."""
+        return await self._submit("action", {"taskId": task_id, "customId": custom_id})
+
+    async def modal(self, task_id: str, prompt: str) -> str:
+        """Answer the dialog a task stopped in (status MODAL) with a prompt."""
+        return await self._submit("modal", {"taskId": task_id, "prompt": prompt})
+
+    async def fetch(self, task_id: str) -> MjTask:
+        return MjTask.from_json(await self._call("GET", f"/mj/task/{task_id}/fetch"))
+
+    async def list(self, task_ids: Sequence[str]) -> list[MjTask]:
+        """Many tasks in one call; unknown ids are simply absent from the answer."""
+        answer = await self._call("POST", "/mj/task/list-by-condition", {"ids": list(task_ids)})
+        if not isinstance(answer, list):
+            raise MidjourneyBadAnswer("task list that is not a list")
+        return [MjTask.from_json(item) for item in answer]
+
+    async def seed(self, task_id: str) -> str:
+        answer = await self._call("GET", f"/mj/task/{task_id}/image-seed")
+        if not isinstance(answer, dict) or answer.get("code") != 1 or not answer.get("result"):
+            raise MidjourneyRejected("Midjourney has no seed for this picture (yet).")
+        return str(answer["result"])
+
+    async def download(self, url: str) -> bytes:
+        """A task's image. The key goes only to the gateway itself, never to a CDN the image may live on."""
+        headers = self._headers if url.startswith(self._base + "/") else None
+        try:
+            response = await self._http.get(url, headers=headers, timeout=self._timeout)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            log.warning("midjourney image download failed: %s", type(error).__name__)
+            raise MidjourneyUnavailable("image download failed") from None
+        return response.content
+
+    async def _submit(self, kind: str, body: dict[str, Any]) -> str:
+        answer = await self._call("POST", f"/mj/submit/{kind}", body)
+        if not isinstance(answer, dict):
+            raise MidjourneyBadAnswer("submit answer that is not an object")
+        code = answer.get("code")
+        if code in _ACCEPTED and answer.get("result"):
+            return str(answer["result"])
+        log.warning("midjourney %s refused: code=%s", kind, code)
+        properties = answer.get("properties") if isinstance(answer.get("properties"), dict) else {}
+        if code == 24:
+            word = str(properties.get("bannedWord") or "").strip()
+            said = f"the word “{word}” is not allowed" if word else "it contains a word that is not allowed"
+            raise MidjourneyRejected(f"Midjourney refused this prompt: {said}. Please rephrase it.")
+        if code == 23:
+            raise MidjourneyBusy("queue full")
+        if code == 4:
+            raise MidjourneyRejected("Midjourney could not accept this request as it is. Check the prompt and try again.")
+        if code == 3:
+            raise MidjourneyRejected("Midjourney no longer knows that picture; it may be too old.")
+        raise MidjourneyUnavailable(f"code {code}")
+
+    async def _call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        try:
+            response = await self._http.request(
+                verb, self._base + path, json=body, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException:
+            log.warning("midjourney %s %s timed out", verb, path)
+            raise MidjourneyUnavailable("timeout") from None
+        except httpx.TransportError as error:
+            log.warning("midjourney %s %s failed: %s", verb, path, type(error).__name__)
+            raise MidjourneyUnavailable("cannot connect") from None
+        if response.status_code >= 400:
+            raise self._status_error(response, path)
+        try:
+            return response.json()
+        except ValueError:
+            log.warning("midjourney %s answered something that is not JSON", path)
+            raise MidjourneyBadAnswer("not JSON") from None
+
+    @staticmethod
+    def _status_error(response: httpx.Response, path: str) -> MidjourneyError:
+        """The gateway's own refusals: HTTP 400/429 with {"description", "type", "code"}."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        description = str(body.get("description") or "") if isinstance(body, dict) else ""
+        log.warning("midjourney %s failed: status=%s %s", path, response.status_code, description[:80])
+        if response.status_code == 429:
+            return MidjourneyBusy(description)
+        if "quota_not_enough" in description:
+            return MidjourneyUnavailable("the gateway account is out of credit")
+        if "not_found" in description or "no_found" in description:
+            return MidjourneyRejected("Midjourney no longer knows that picture; it may be too old.")
+        if response.status_code >= 500:
+            return MidjourneyUnavailable(f"status {response.status_code}")
+        return MidjourneyRejected("Midjourney could not accept this request as it is. Check the prompt and try again.")

@@ -1,0 +1,277 @@
+"""The Midjourney poller: one batch call per interval for every pending task, progress shown in each task's status
+message, results delivered with their buttons, failures and timeouts refunded; resumes from the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import time
+from collections.abc import Awaitable
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
+from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, ReplyParameters
+from PIL import Image
+
+from bot.config import Settings
+from bot.errors import UserFacingError
+from bot.images import TELEGRAM_PHOTO_LIMIT, sniff_mime
+from bot.midjourney import Midjourney, MidjourneyError, MjTask
+from bot.mj_keyboard import keyboard
+from bot.telegram_text import escape, shorten
+from storage.midjourney import MidjourneyRepository, MjTaskRow, NewMjTask
+
+log = logging.getLogger(__name__)
+
+# Ids per list-by-condition call: one call serves every pending task up to this many.
+LIST_BATCH = 200
+# Telegram allows about one edit a second in a chat and twenty a minute in a group.
+_EDIT_GAP_PRIVATE = 1.0
+_EDIT_GAP_GROUP = 3.0
+# Status messages of many tasks are edited side by side, but not all at once.
+_PARALLEL_TASKS = 16
+_WAITING = {"", "NOT_START", "SUBMITTED"}
+_MODAL_ANSWERED = "MODAL_ANSWERED"
+
+
+class MidjourneyTracker:
+    def __init__(self, bot: Bot, midjourney: Midjourney, repository: MidjourneyRepository, settings: Settings) -> None:
+        self._bot = bot
+        self._mj = midjourney
+        self._repo = repository
+        self._interval = settings.MJ_POLL_INTERVAL
+        self._timeout = settings.MJ_TIMEOUT
+        self._last_edit: dict[int, float] = {}
+        self._slots = asyncio.Semaphore(_PARALLEL_TASKS)
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        resumed = await self._repo.resume_interrupted_deliveries()
+        pending = await self._repo.count_pending()
+        if pending or resumed:
+            log.info("resuming %d midjourney tasks", pending)
+        self._loop = asyncio.create_task(self._run(), name="midjourney-tracker")
+
+    async def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+
+    async def announce(self, row: MjTaskRow | NewMjTask, headline: str) -> None:
+        """The task's status message, sent when the gateway accepted the job; progress edits it from then on."""
+        sent = await self._bot.send_message(
+            row.chat_id,
+            _status_text(headline, row.prompt),
+            message_thread_id=row.thread_id or None,
+            reply_parameters=_reply_to(row),
+        )
+        await self._repo.set_status_message(row.task_id, sent.message_id, is_photo=False)
+        await self._repo.record_shown(row.task_id, "", 0)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except Exception:  # the poller must outlive any one bad round
+                log.exception("midjourney poll failed")
+            await asyncio.sleep(self._interval)
+
+    async def poll_once(self) -> None:
+        rows = await self._repo.pending()
+        if not rows:
+            return
+        found: dict[str, MjTask] = {}
+        for start in range(0, len(rows), LIST_BATCH):
+            batch = [row.task_id for row in rows[start : start + LIST_BATCH]]
+            try:
+                found.update((task.id, task) for task in await self._mj.list(batch))
+            except MidjourneyError:
+                return  # logged by the client; the next interval tries again
+        await asyncio.gather(*(self._follow(row, found.get(row.task_id)) for row in rows))
+
+    async def _follow(self, row: MjTaskRow, task: MjTask | None) -> None:
+        async with self._slots:
+            try:
+                if task is not None and task.status == "SUCCESS":
+                    await self._deliver(row, task)
+                elif task is not None and task.status in ("FAILURE", "CANCEL"):
+                    reason = f": {shorten(task.fail_reason, 200)}" if task.fail_reason else ""
+                    await self._fail(row, f"❌ Midjourney could not finish this picture{escape(reason)}.")
+                elif time.time() - row.created_at > self._timeout:
+                    minutes = max(1, round(self._timeout / 60))
+                    await self._fail(row, f"⌛ Midjourney did not finish this picture within {minutes} min.")
+                elif task is not None and task.status == "MODAL":
+                    await self._answer_modal(row, task)
+                elif task is not None:
+                    await self._show_progress(row, task)
+            except TelegramForbiddenError:
+                # The user blocked the bot: nobody will see the picture; close the task and give the use back.
+                await self._repo.fail_and_refund(row.task_id)
+            except Exception:  # one task's trouble must not stop the others
+                log.exception("midjourney task %s could not be followed", row.task_id)
+
+    # --- progress ------------------------------------------------------------------------------------
+
+    async def _show_progress(self, row: MjTaskRow, task: MjTask) -> None:
+        shown = "" if task.status in _WAITING else task.status
+        if (shown, task.progress) == (row.shown_status, row.shown_progress) or not self._may_edit(row.chat_id):
+            return
+        headline = "⏳ Queued…" if task.status in _WAITING else f"🎨 Drawing… {task.progress}%"
+        text = _status_text(headline, row.prompt)
+        preview = await self._preview(task) if task.status == "IN_PROGRESS" else None
+        if preview is not None:
+            await self._show_preview(row, preview, text)
+        elif row.status_message_id is None:
+            await self.announce(row, headline)
+        else:
+            await self._edit_status(row, text)
+        await self._repo.record_shown(row.task_id, shown, task.progress)
+
+    def _may_edit(self, chat_id: int) -> bool:
+        gap = _EDIT_GAP_PRIVATE if chat_id > 0 else _EDIT_GAP_GROUP
+        now = time.monotonic()
+        if now - self._last_edit.get(chat_id, float("-inf")) < gap:
+            return False  # shown at a later poll: the stored state still says what was last shown
+        self._last_edit[chat_id] = now
+        return True
+
+    async def _preview(self, task: MjTask) -> bytes | None:
+        if not task.image_url:
+            return None
+        try:
+            image = await self._mj.download(task.image_url)
+        except MidjourneyError:
+            return None  # a preview is a nicety; the next poll may get one
+        return await asyncio.to_thread(_as_photo, image)
+
+    async def _show_preview(self, row: MjTaskRow, image: bytes, caption: str) -> None:
+        photo = BufferedInputFile(image, filename="preview.jpg")
+        if row.shown_image and row.status_message_id is not None:
+            media = InputMediaPhoto(media=photo, caption=caption)
+            if await _edited(self._bot.edit_message_media(media, chat_id=row.chat_id, message_id=row.status_message_id)):
+                return
+        # A text message cannot become a photo (and a deleted one cannot be edited): send a new one.
+        sent = await self._bot.send_photo(
+            row.chat_id, photo, caption=caption, message_thread_id=row.thread_id or None,
+            reply_parameters=_reply_to(row),
+        )  # fmt: skip
+        await self._delete(row.chat_id, row.status_message_id)
+        await self._repo.set_status_message(row.task_id, sent.message_id, is_photo=True)
+
+    async def _edit_status(self, row: MjTaskRow, text: str) -> None:
+        assert row.status_message_id is not None
+        if row.shown_image:
+            edit = self._bot.edit_message_caption(chat_id=row.chat_id, message_id=row.status_message_id, caption=text)
+        else:
+            edit = self._bot.edit_message_text(text, chat_id=row.chat_id, message_id=row.status_message_id)
+        if not await _edited(edit):
+            sent = await self._bot.send_message(
+                row.chat_id, text, message_thread_id=row.thread_id or None, reply_parameters=_reply_to(row)
+            )
+            await self._repo.set_status_message(row.task_id, sent.message_id, is_photo=False)
+
+    # --- endings -------------------------------------------------------------------------------------
+
+    async def _deliver(self, row: MjTaskRow, task: MjTask) -> None:
+        if not await self._repo.claim_delivery(row.task_id):
+            return  # somebody else (an earlier round still running) is delivering it
+        try:
+            image = await asyncio.to_thread(_as_photo, await self._mj.download(task.image_url))
+            buttons = await self._repo.save_buttons(task.id, [(b.custom_id, b.label) for b in task.buttons])
+            markup = keyboard([(button.key, button.label) for button in buttons])
+            caption = escape(shorten(row.prompt, 1000)) or None
+            upload = BufferedInputFile(image, filename="midjourney.jpg")
+            send = self._bot.send_photo if len(image) <= TELEGRAM_PHOTO_LIMIT else self._bot.send_document
+            sent: Message = await send(
+                row.chat_id, upload, caption=caption, reply_markup=markup,
+                message_thread_id=row.thread_id or None, reply_parameters=_reply_to(row),
+            )  # fmt: skip
+        except TelegramForbiddenError:
+            raise
+        except (MidjourneyError, TelegramAPIError, OSError, ValueError):
+            await self._repo.release_delivery(row.task_id)  # try again at the next poll
+            raise
+        await self._repo.mark_delivered(row.task_id, sent.message_id)
+        await self._delete(row.chat_id, row.status_message_id)
+
+    async def _fail(self, row: MjTaskRow, text: str) -> None:
+        if not await self._repo.fail_and_refund(row.task_id):
+            return
+        message = f"{text}\nYour imagine use was given back."
+        if row.status_message_id is not None:
+            with contextlib.suppress(TelegramBadRequest):
+                if row.shown_image:
+                    await self._bot.edit_message_caption(
+                        chat_id=row.chat_id, message_id=row.status_message_id, caption=message
+                    )
+                else:
+                    await self._bot.edit_message_text(message, chat_id=row.chat_id, message_id=row.status_message_id)
+                return
+        await self._bot.send_message(
+            row.chat_id, message, message_thread_id=row.thread_id or None, reply_parameters=_reply_to(row)
+        )
+
+    async def _answer_modal(self, row: MjTaskRow, task: MjTask) -> None:
+        """Some buttons (Custom Zoom, Vary Region) open a dialog; answer it with the picture's prompt."""
+        if row.shown_status == _MODAL_ANSWERED:
+            return  # answered already; the gateway has not moved on yet
+        if not row.prompt:
+            await self._fail(row, "⚠️ This Midjourney button asks for a prompt, and this picture has none to give.")
+            return
+        try:
+            new_id = await self._mj.modal(task.id, row.prompt)
+        except UserFacingError as error:
+            await self._fail(row, f"⚠️ {error.user_message}")
+            return
+        if new_id != row.task_id:
+            await self._repo.rename(row.task_id, new_id)
+        await self._repo.record_shown(new_id, _MODAL_ANSWERED, task.progress)
+
+    async def _delete(self, chat_id: int, message_id: int | None) -> None:
+        if message_id is None:
+            return
+        with contextlib.suppress(TelegramBadRequest):
+            await self._bot.delete_message(chat_id, message_id)
+
+
+async def _edited(edit: Awaitable[object]) -> bool:
+    """Make an edit; False when the message is gone (deleted by the user), so a new one must be sent.
+
+    An edit that changes nothing counts as done.
+    """
+    try:
+        await edit
+    except TelegramBadRequest as error:
+        if "not modified" in error.message:
+            return True
+        if "not found" in error.message or "can't be edited" in error.message:
+            return False
+        raise
+    return True
+
+
+def _status_text(headline: str, prompt: str) -> str:
+    return f"{headline}\n<i>{escape(shorten(prompt, 300))}</i>" if prompt else headline
+
+
+def _reply_to(row: MjTaskRow | NewMjTask) -> ReplyParameters | None:
+    if row.request_message_id is None:
+        return None
+    return ReplyParameters(message_id=row.request_message_id, allow_sending_without_reply=True)
+
+
+def _as_photo(image: bytes) -> bytes:
+    """Blocking: Telegram takes JPEG and PNG photos reliably; a WebP (some CDNs serve those) becomes a JPEG."""
+    if sniff_mime(image) in ("image/jpeg", "image/png"):
+        return image
+    try:
+        with Image.open(io.BytesIO(image)) as picture:
+            out = io.BytesIO()
+            picture.convert("RGB").save(out, format="JPEG", quality=92)
+            return out.getvalue()
+    except OSError as error:
+        raise ValueError("not an image") from error

@@ -1,0 +1,94 @@
+"""/imagine, /blend, /seed and the buttons under Midjourney pictures."""
+
+from __future__ import annotations
+
+from aiogram import Bot, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot.errors import Refusal
+from bot.mj_jobs import MidjourneyJobs, Origin
+from bot.mj_keyboard import MjPress
+from bot.telegram_text import escape
+from handlers.context import conversation_key
+from handlers.incoming_images import fetch_pictures, images_in
+
+IMAGINE_USAGE = Refusal("Tell me what to imagine: /imagine <prompt>, e.g. /imagine a lighthouse at dawn --ar 16:9")
+BLEND_USAGE = Refusal(
+    "Send 2 to 5 photos as one album with the caption /blend (add portrait or landscape for that shape)."
+)
+SEED_USAGE = Refusal("Reply /seed to one of my Midjourney pictures to get its seed.")
+# Midjourney's own limit is about 6,000 characters; Telegram's 4,096 per message comes first anyway.
+_PROMPT_LIMIT = 4000
+_BLEND_SHAPES = {"portrait": "PORTRAIT", "landscape": "LANDSCAPE", "square": "SQUARE"}
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(imagine, Command("imagine"))
+    router.message.register(blend, Command("blend"))
+    router.message.register(seed, Command("seed"))
+    router.callback_query.register(press_button, MjPress.filter())
+    return router
+
+
+def _origin(message: Message) -> Origin:
+    assert message.from_user is not None
+    return Origin(
+        user_id=message.from_user.id,
+        chat_id=message.chat.id,
+        thread_id=conversation_key(message).thread_id,
+        message_id=message.message_id,
+    )
+
+
+async def imagine(message: Message, command: CommandObject, bot: Bot, jobs: MidjourneyJobs) -> None:
+    prompt = (command.args or "").strip()
+    if not prompt:
+        raise IMAGINE_USAGE
+    if len(prompt) > _PROMPT_LIMIT:
+        raise Refusal(f"That prompt is {len(prompt)} characters long; Midjourney takes at most {_PROMPT_LIMIT}.")
+    # A photo captioned /imagine is a reference image for the prompt.
+    pictures = await fetch_pictures(bot, images_in([message]))
+    await jobs.imagine(_origin(message), prompt, [picture.data_url() for picture in pictures])
+
+
+async def blend(
+    message: Message, command: CommandObject, bot: Bot, jobs: MidjourneyJobs, album: list[Message] | None = None
+) -> None:
+    images = images_in(album or [message])
+    if not 2 <= len(images) <= 5:
+        raise BLEND_USAGE
+    shape = (command.args or "").strip().lower()
+    dimensions = next((value for word, value in _BLEND_SHAPES.items() if word in shape), "SQUARE")
+    pictures = await fetch_pictures(bot, images)
+    await jobs.blend(_origin(message), [picture.data_url() for picture in pictures], dimensions)
+
+
+async def seed(message: Message, jobs: MidjourneyJobs) -> None:
+    if message.reply_to_message is None:
+        raise SEED_USAGE
+    value = await jobs.seed(message.chat.id, message.reply_to_message.message_id)
+    await message.answer(f"🌱 Seed: <code>{escape(value)}</code>")
+
+
+async def press_button(query: CallbackQuery, callback_data: MjPress, jobs: MidjourneyJobs) -> None:
+    """Refusals (stale, already running, quota) are the press's answer; otherwise answer at once, then submit.
+    The presser pays; a failure after the answer is told in the chat."""
+    picture = query.message
+    if not isinstance(picture, Message):
+        raise Refusal("This picture is too old to use its buttons.")
+    ticket = await jobs.claim_button(callback_data.key, query.from_user.id)
+    try:
+        prompt = await jobs.prompt_of(picture.chat.id, picture.message_id)
+        await query.answer(f"{ticket.button.label}: on it…")
+    except BaseException:
+        await jobs.abandon(ticket)
+        raise
+    origin = Origin(
+        user_id=query.from_user.id,
+        chat_id=picture.chat.id,
+        thread_id=picture.message_thread_id if picture.is_topic_message else 0,
+        message_id=picture.message_id,
+    )
+    await jobs.press(origin, ticket, prompt)
