@@ -13,6 +13,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
+from bot.admin import Administration
 from bot.albums import AlbumCollector
 from bot.assistant import Assistant
 from bot.audio import VoiceEncoder, find_ffmpeg
@@ -20,7 +21,8 @@ from bot.config import ConfigError, Settings
 from bot.conversations import Conversations
 from bot.gateway import Gateway
 from bot.logs import configure_logging
-from bot.middlewares import KnownUsers
+from bot.menus import register_menus
+from bot.middlewares import BanGate, KnownUsers
 from bot.midjourney import Midjourney
 from bot.mj_jobs import MidjourneyJobs
 from bot.mj_tracker import MidjourneyTracker
@@ -28,6 +30,7 @@ from bot.quotas import Quotas
 from bot.telegram_retry import RetryAfterMiddleware
 from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
+from storage.audit import AuditRepository
 from storage.midjourney import MidjourneyRepository
 
 log = logging.getLogger(__name__)
@@ -82,19 +85,25 @@ async def run(settings: Settings) -> None:
         midjourney = Midjourney(settings, http)
         mj_tasks = MidjourneyRepository(database)
         tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings)
+        users = UserRepository(database)
+        admin = Administration(settings, users, usage, AuditRepository(database), quotas)
+        await admin.load()
         dispatcher = Dispatcher(
             settings=settings,
+            admin=admin,
             quotas=quotas,
             jobs=MidjourneyJobs(midjourney, mj_tasks, quotas, tracker),
             conversations=conversations,
             gateway=gateway,
             assistant=Assistant(gateway, conversations, VoiceEncoder(ffmpeg)),
         )
-        dispatcher.update.outer_middleware(KnownUsers(UserRepository(database)))
+        dispatcher.update.outer_middleware(KnownUsers(users))
+        dispatcher.update.outer_middleware(BanGate(admin))
         dispatcher.message.outer_middleware(AlbumCollector())
         dispatcher.include_routers(*build_routers())
 
         await forget_webhook(bot)
+        await register_menus(bot, settings.ADMIN_IDS)
         await tracker.start()
         try:
             await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)

@@ -41,9 +41,14 @@ class Assistant:
         self._conversations = conversations
         self._encoder = encoder
 
+    # Each answer is stored in the history as soon as it exists, before it is sent: a message the user sends
+    # right after seeing it (/reset, a follow-up) must find the history already complete.
+
     async def answer_text(self, key: ConversationKey, question: str, speaker: str = "") -> ChatReply:
         messages = await self._conversations.prompt(key, question, speaker)
-        return await self._gateway.chat(messages)
+        reply = await self._gateway.chat(messages)
+        await self._conversations.remember(key, question, reply.text, speaker)
+        return reply
 
     async def answer_photo(
         self, key: ConversationKey, pictures: list[Picture], question: str, speaker: str = ""
@@ -53,7 +58,9 @@ class Assistant:
         messages = await self._conversations.prompt(
             key, question, speaker, image_urls=[picture.data_url() for picture in fitted]
         )
-        return await self._gateway.look(messages)
+        reply = await self._gateway.look(messages)
+        await self._conversations.remember(key, photo_note(question, len(pictures)), reply.text, speaker)
+        return reply
 
     async def answer_voice(self, key: ConversationKey, recording: Recording, speaker: str = "") -> VoiceAnswer:
         """Transcribe, ask the audio model with the conversation as context, and encode its WAV as a voice note."""
@@ -63,6 +70,7 @@ class Assistant:
         messages = await self._conversations.prompt(key, transcript.text, speaker)
         reply = await self._gateway.speak(messages)
         clip = await self._encoder.wav_to_voice(reply.wav)
+        await self._conversations.remember(key, transcript.text, reply.transcript, speaker)
         return VoiceAnswer(heard=transcript.text, said=reply.transcript, clip=clip, tokens=reply.tokens)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import chat, commands, drawing, errors, fallback, midjourney, photos, voice
+from handlers import admin, chat, commands, drawing, errors, fallback, midjourney, photos, voice
 
 
 def build_routers() -> list[Router]:
@@ -12,6 +12,7 @@ def build_routers() -> list[Router]:
     return [
         errors.build_router(),
         commands.build_router(),
+        admin.build_router(),
         drawing.build_router(),
         midjourney.build_router(),
         voice.build_router(),

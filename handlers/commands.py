@@ -1,4 +1,4 @@
-"""/start, /help, /reset and /quota."""
+"""/start, /help and /reset, and the quota table /quota shows."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.conversations import Conversations
-from bot.quotas import QuotaLine, Quotas
+from bot.quotas import QuotaLine
 from handlers.context import conversation_key
 
 GUIDE = """<b>Hi! I'm your voice-first AI assistant.</b>
@@ -35,7 +35,6 @@ def build_router() -> Router:
     router.message.register(show_guide, CommandStart())
     router.message.register(show_guide, Command("help"))
     router.message.register(reset_conversation, Command("reset"))
-    router.message.register(show_own_quota, Command("quota"))
     return router
 
 
@@ -46,13 +45,6 @@ async def show_guide(message: Message) -> None:
 async def reset_conversation(message: Message, conversations: Conversations) -> None:
     await conversations.forget(conversation_key(message))
     await message.answer("Done: I have forgotten our conversation. What shall we talk about?")
-
-
-async def show_own_quota(message: Message, quotas: Quotas) -> None:
-    if message.from_user is None:
-        return
-    lines = await quotas.report(message.from_user.id)
-    await message.answer("<b>Your use today</b> (resets at 00:00 UTC)\n" + format_quota_table(lines))
 
 
 def format_quota_table(lines: list[QuotaLine]) -> str:

@@ -6,8 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
-from bot.assistant import Assistant, default_question, photo_note
-from bot.conversations import Conversations
+from bot.assistant import Assistant, default_question
 from bot.quotas import Quotas
 from handlers.context import conversation_key, speaker_name
 from handlers.filters import AddressedToBot
@@ -29,7 +28,6 @@ async def look_at_pictures(
     message: Message,
     bot: Bot,
     assistant: Assistant,
-    conversations: Conversations,
     quotas: Quotas,
     question: str,
     album: list[Message] | None = None,
@@ -45,7 +43,6 @@ async def look_at_pictures(
             reply = await assistant.answer_photo(key, pictures, question, speaker)
             await answer_text(message, reply.text)
         use.tokens = reply.tokens
-        await conversations.remember(key, photo_note(question, len(pictures)), reply.text, speaker)
 
 
 async def refuse_other_file(message: Message) -> None:

@@ -6,19 +6,18 @@ import mimetypes
 from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
-from aiogram.enums import ChatType
 from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, Recording
 from bot.config import Settings
-from bot.conversations import Conversations
 from bot.errors import Refusal
 from bot.quotas import Quotas
 from bot.telegram_text import CAPTION_LIMIT, escape, shorten, utf16_len
 from handlers.context import conversation_key, speaker_name
 from handlers.downloads import check_downloadable, download
-from handlers.replies import answer_text
+from handlers.filters import AddressedToBot
+from handlers.replies import answer_text, reply_target
 
 # Containers Whisper reads, by the extension it recognises them from.
 _WHISPER_EXTENSIONS = {".flac", ".mp3", ".mp4", ".mpeg", ".mpga", ".m4a", ".ogg", ".oga", ".wav", ".webm"}
@@ -53,8 +52,8 @@ class IncomingRecording:
 
 def build_router() -> Router:
     router = Router(name=__name__)
-    router.message.filter(F.chat.type == ChatType.PRIVATE)
-    router.message.register(voice_turn, F.voice | F.audio | F.video_note)
+    # In a group a voice note cannot mention anyone: only a reply to the bot is meant for it.
+    router.message.register(voice_turn, F.voice | F.audio | F.video_note, AddressedToBot(replies_only=True))
     return router
 
 
@@ -63,7 +62,6 @@ async def voice_turn(
     bot: Bot,
     settings: Settings,
     assistant: Assistant,
-    conversations: Conversations,
     quotas: Quotas,
 ) -> None:
     assert message.from_user is not None
@@ -82,11 +80,11 @@ async def voice_turn(
                 BufferedInputFile(answer.clip.ogg, filename="answer.ogg"),
                 duration=answer.clip.whole_seconds,
                 caption=escape(shorten(answer.said, CAPTION_LIMIT)) or None,
+                reply_parameters=reply_target(message),
             )
             if utf16_len(answer.said) > CAPTION_LIMIT:
                 await answer_text(message, answer.said)
         use.tokens = answer.tokens
-        await conversations.remember(key, answer.heard, answer.said, speaker)
 
 
 def incoming_recording(message: Message) -> IncomingRecording:

@@ -76,6 +76,14 @@ class UsageRepository:
         )
         return {row["kind"]: int(row["taken"]) for row in rows}
 
+    async def totals(self, first_day: str, last_day: str) -> dict[str, tuple[int, int]]:
+        """Uses and tokens per kind over the days from `first_day` to `last_day`, everyone together."""
+        rows = await self._db.fetch_all(
+            "SELECT kind, SUM(count), SUM(tokens) FROM usage WHERE day BETWEEN ? AND ? GROUP BY kind",
+            (first_day, last_day),
+        )
+        return {row[0]: (int(row[1]), int(row[2])) for row in rows}
+
     async def overrides(self, user_id: int) -> dict[str, int]:
         rows = await self._db.fetch_all(
             "SELECT kind, daily_limit FROM quota_overrides WHERE user_id = ?", (user_id,)

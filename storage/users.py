@@ -10,7 +10,7 @@ class UserRepository:
         self._db = database
 
     async def remember(self, user_id: int, name: str, language: str) -> None:
-        """Record a user's latest name and language, creating them on first contact."""
+        """Record a user's latest name and language and that they were seen now, creating them on first contact."""
         await self._db.execute(
             """
             INSERT INTO users (id, name, language) VALUES (?, ?, ?)
@@ -22,15 +22,35 @@ class UserRepository:
             (user_id, name, language),
         )
 
-    async def is_banned(self, user_id: int) -> bool:
-        row = await self._db.fetch_one("SELECT banned FROM users WHERE id = ?", (user_id,))
-        return bool(row and row["banned"])
+    async def name_of(self, user_id: int) -> str | None:
+        row = await self._db.fetch_one("SELECT name FROM users WHERE id = ?", (user_id,))
+        return row["name"] if row else None
+
+    async def banned_ids(self) -> set[int]:
+        rows = await self._db.fetch_all("SELECT id FROM users WHERE banned = 1")
+        return {int(row["id"]) for row in rows}
 
     async def set_banned(self, user_id: int, banned: bool) -> None:
+        """Ban or unban; either way the next refusal is announced once again."""
         await self._db.execute(
             """
             INSERT INTO users (id, banned) VALUES (?, ?)
-            ON CONFLICT (id) DO UPDATE SET banned = excluded.banned
+            ON CONFLICT (id) DO UPDATE SET banned = excluded.banned, ban_notified = 0
             """,
             (user_id, int(banned)),
         )
+
+    async def claim_ban_notice(self, user_id: int) -> bool:
+        """True once per ban: the caller tells the user, every later message goes unanswered."""
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute(
+                "UPDATE users SET ban_notified = 1 WHERE id = ? AND banned = 1 AND ban_notified = 0", (user_id,)
+            )
+            return cursor.rowcount == 1
+
+    async def counts(self, since: str) -> tuple[int, int]:
+        """(all users, users seen at or after `since`, an ISO timestamp)."""
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*), COALESCE(SUM(last_seen >= ?), 0) FROM users", (since,)
+        )
+        return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -20,8 +20,11 @@ from tests.e2e.bot_process import BotProcess
 BOT_TOKEN = f"{7000000001}:AAH{secrets.token_urlsafe(24)}"
 API_KEY = f"sk-test-{secrets.token_hex(20)}"
 
+ADMIN_ID = 90_001
+
 # The shared process answers gateway faults quickly so fault tests stay short.
 SHARED_SETTINGS = {
+    "ADMIN_IDS": str(ADMIN_ID),
     "CHAT_TIMEOUT": "4",
     "VOICE_TIMEOUT": "6",
     "GATEWAY_RETRIES": "1",

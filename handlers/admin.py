@@ -1,0 +1,136 @@
+"""Admin commands: /setquota, /quota <user>, /ban, /unban, /stats. The target is a user id, or the author of the
+message the command replies to."""
+
+from __future__ import annotations
+
+import re
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.admin import Administration, Stats
+from bot.config import QUOTA_KINDS
+from bot.errors import Refusal
+from bot.quotas import Quotas
+from bot.telegram_text import escape
+from handlers.commands import format_quota_table
+
+SETQUOTA_USAGE = Refusal(
+    "Usage: /setquota <user_id> <kind|all> <limit> (kinds: chat, voice, vision, edit, draw, imagine; "
+    "limit -1 = unlimited, 0 = none), or reply to the user's message with /setquota <kind|all> <limit>"
+)
+QUOTA_USAGE = Refusal("Usage: /quota for your own use, or /quota <user_id> (admins)")
+BAN_USAGE = Refusal("Usage: /ban <user_id>, or reply to the user's message with /ban")
+UNBAN_USAGE = Refusal("Usage: /unban <user_id>, or reply to the user's message with /unban")
+
+# Telegram user ids are positive and fit in 52 bits; limits beyond a million a day mean a typo.
+_USER_ID = re.compile(r"[1-9][0-9]{0,15}")  # ASCII digits only: int() would read any script's digits
+_LIMIT = re.compile(r"-1|0|[1-9][0-9]{0,6}")
+_LARGEST_USER_ID = 2**52
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(set_quota, Command("setquota"))
+    router.message.register(show_quota, Command("quota"))
+    router.message.register(ban, Command("ban"))
+    router.message.register(unban, Command("unban"))
+    router.message.register(show_stats, Command("stats"))
+    return router
+
+
+def parse_user_id(text: str) -> int | None:
+    if not _USER_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if value < _LARGEST_USER_ID else None
+
+
+def replied_user(message: Message) -> int | None:
+    """The author of the message replied to, when that is a person."""
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.is_bot:
+        return None
+    return replied.from_user.id
+
+
+def parse_setquota(args: str, reply_target: int | None) -> tuple[int, list[str], int]:
+    """(target, kinds, limit) from `<user_id> <kind|all> <limit>`, or `<kind|all> <limit>` with a reply target."""
+    words = args.split()
+    if len(words) == 3:
+        target = parse_user_id(words[0])
+        words = words[1:]
+    elif len(words) == 2:
+        target = reply_target
+    else:
+        raise SETQUOTA_USAGE
+    kind, limit = words[0].lower(), words[1]
+    if target is None or not _LIMIT.fullmatch(limit) or (kind != "all" and kind not in QUOTA_KINDS):
+        raise SETQUOTA_USAGE
+    return target, list(QUOTA_KINDS) if kind == "all" else [kind], int(limit)
+
+
+def parse_target(args: str, reply_target: int | None, usage: Refusal) -> int:
+    words = args.split()
+    if not words and reply_target is not None:
+        return reply_target
+    if len(words) == 1 and (target := parse_user_id(words[0])) is not None:
+        return target
+    raise usage
+
+
+def _who(message: Message) -> int:
+    assert message.from_user is not None
+    return message.from_user.id
+
+
+async def set_quota(message: Message, command: CommandObject, admin: Administration) -> None:
+    admin.require_admin(_who(message))  # non-admins learn nothing, not even whether their arguments were right
+    target, kinds, limit = parse_setquota(command.args or "", replied_user(message))
+    await admin.set_quota(_who(message), target, kinds, limit)
+    shown = "unlimited" if limit == -1 else f"{limit} per day"
+    await message.answer(f"✅ {', '.join(kinds)} limit for <code>{target}</code> is now {shown}.")
+
+
+async def show_quota(message: Message, command: CommandObject, admin: Administration, quotas: Quotas) -> None:
+    """Everyone's own /quota; with a target, the admins' view of someone else's."""
+    if not (command.args or "").strip():
+        lines = await quotas.report(_who(message))
+        await message.answer("<b>Your use today</b> (resets at 00:00 UTC)\n" + format_quota_table(lines))
+        return
+    admin.require_admin(_who(message))
+    target = parse_target(command.args or "", None, QUOTA_USAGE)
+    name, lines = await admin.quota_of(_who(message), target)
+    who = f"{escape(name)} (<code>{target}</code>)" if name else f"<code>{target}</code> (not seen yet)"
+    await message.answer(f"<b>Use today of {who}</b>\n" + format_quota_table(lines))
+
+
+async def ban(message: Message, command: CommandObject, admin: Administration) -> None:
+    admin.require_admin(_who(message))
+    target = parse_target(command.args or "", replied_user(message), BAN_USAGE)
+    await admin.ban(_who(message), target)
+    await message.answer(f"🚫 <code>{target}</code> is banned: no service from now on.")
+
+
+async def unban(message: Message, command: CommandObject, admin: Administration) -> None:
+    admin.require_admin(_who(message))
+    target = parse_target(command.args or "", replied_user(message), UNBAN_USAGE)
+    await admin.unban(_who(message), target)
+    await message.answer(f"✅ <code>{target}</code> can use the bot again.")
+
+
+async def show_stats(message: Message, admin: Administration) -> None:
+    await message.answer(format_stats(await admin.stats(_who(message))))
+
+
+def format_stats(stats: Stats) -> str:
+    rows = [f"{'kind':<8} {'today':>6} {'month':>6} {'tokens today':>13} {'tokens month':>13}"]
+    for kind in stats.kinds:
+        rows.append(
+            f"{kind.kind:<8} {kind.today:>6} {kind.month:>6} {kind.tokens_today:>13} {kind.tokens_month:>13}"
+        )
+    return (
+        f"<b>Statistics</b> (UTC)\nusers: {stats.users}\nactive today: {stats.active_today}\n"
+        "<pre>" + "\n".join(rows) + "</pre>"
+    )
