@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
+from typing import Any
 
 import httpx
 from aiogram import Bot, Dispatcher
@@ -20,6 +22,7 @@ from bot.audio import VoiceEncoder, find_ffmpeg
 from bot.config import ConfigError, Settings
 from bot.conversations import Conversations
 from bot.gateway import Gateway
+from bot.inflight import HeavyWork, RunningUpdates
 from bot.logs import configure_logging
 from bot.menus import register_menus
 from bot.middlewares import BanGate, KnownUsers
@@ -62,6 +65,50 @@ async def open_database(settings: Settings) -> Database:
         raise ConfigError(f"configuration error: DATABASE_PATH cannot be opened ({error})") from None
 
 
+async def build_services(
+    settings: Settings, database: Database, http: httpx.AsyncClient, bot: Bot, ffmpeg: str
+) -> dict[str, Any]:
+    """Every service, by the name handlers ask for it."""
+    usage = UsageRepository(database)
+    stale = await usage.release_all()
+    if stale:
+        log.info("released %d reservations left by the previous run", stale)
+    users = UserRepository(database)
+    quotas = Quotas(usage, settings)
+    conversations = Conversations(HistoryRepository(database), settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
+    gateway_slots = asyncio.Semaphore(settings.MAX_PARALLEL_GATEWAY_CALLS)
+    gateway = Gateway(settings, http, gateway_slots)
+    midjourney = Midjourney(settings, http, gateway_slots)
+    mj_tasks = MidjourneyRepository(database)
+    tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings)
+    admin = Administration(settings, users, usage, AuditRepository(database), quotas)
+    await admin.load()
+    heavy = HeavyWork()
+    return {
+        "settings": settings,
+        "users": users,
+        "admin": admin,
+        "quotas": quotas,
+        "conversations": conversations,
+        "gateway": gateway,
+        "assistant": Assistant(gateway, conversations, VoiceEncoder(ffmpeg, settings.MAX_PARALLEL_ENCODES or None)),
+        "tracker": tracker,
+        "jobs": MidjourneyJobs(midjourney, mj_tasks, quotas, tracker, heavy),
+        "heavy": heavy,
+    }
+
+
+def build_dispatcher(services: dict[str, Any], running: RunningUpdates) -> Dispatcher:
+    dispatcher = Dispatcher(**services)
+    # Outer middlewares run in this order for every update, before any filter.
+    dispatcher.update.outer_middleware(running)
+    dispatcher.update.outer_middleware(KnownUsers(services["users"]))
+    dispatcher.update.outer_middleware(BanGate(services["admin"]))
+    dispatcher.message.outer_middleware(AlbumCollector())
+    dispatcher.include_routers(*build_routers())
+    return dispatcher
+
+
 async def run(settings: Settings) -> None:
     configure_logging(
         settings.LOG_LEVEL, [settings.BOT_TOKEN.get_secret_value(), settings.API_KEY.get_secret_value()]
@@ -74,44 +121,23 @@ async def run(settings: Settings) -> None:
     database = await open_database(settings)
     http = build_http_client()
     bot = build_bot(settings)
+    tracker: MidjourneyTracker | None = None
     try:
-        usage = UsageRepository(database)
-        stale = await usage.release_all()
-        if stale:
-            log.info("released %d reservations left by the previous run", stale)
-        conversations = Conversations(HistoryRepository(database), settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
-        gateway = Gateway(settings, http)
-        quotas = Quotas(usage, settings)
-        midjourney = Midjourney(settings, http)
-        mj_tasks = MidjourneyRepository(database)
-        tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings)
-        users = UserRepository(database)
-        admin = Administration(settings, users, usage, AuditRepository(database), quotas)
-        await admin.load()
-        dispatcher = Dispatcher(
-            settings=settings,
-            admin=admin,
-            quotas=quotas,
-            jobs=MidjourneyJobs(midjourney, mj_tasks, quotas, tracker),
-            conversations=conversations,
-            gateway=gateway,
-            assistant=Assistant(gateway, conversations, VoiceEncoder(ffmpeg)),
-        )
-        dispatcher.update.outer_middleware(KnownUsers(users))
-        dispatcher.update.outer_middleware(BanGate(admin))
-        dispatcher.message.outer_middleware(AlbumCollector())
-        dispatcher.include_routers(*build_routers())
-
+        services = await build_services(settings, database, http, bot, ffmpeg)
+        running = RunningUpdates()
+        dispatcher = build_dispatcher(services, running)
         await forget_webhook(bot)
         await register_menus(bot, settings.ADMIN_IDS)
+        tracker = services["tracker"]
         await tracker.start()
-        try:
-            await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=True)
-        finally:
-            await tracker.stop()
+        # Returns on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.
+        await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=False)
+        await running.drain(settings.SHUTDOWN_GRACE)
     except TelegramUnauthorizedError:
         raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None
     finally:
+        if tracker is not None:
+            await tracker.stop()
         await bot.session.close()
         await http.aclose()
         await database.close()

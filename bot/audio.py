@@ -105,6 +105,24 @@ def _pcm_from(fmt: tuple[int, int, int, int], data: bytes) -> PcmAudio:
     return PcmAudio(data=data[:whole], sample_rate=sample_rate, channels=channels, sample_width=width)
 
 
+def plausible_recording(data: bytes, extension: str) -> bool:
+    """Whether the bytes start the way a file of that kind does: damaged uploads are turned away before
+    they cost a transcription."""
+    if extension in (".ogg", ".oga", ".opus"):
+        return data.startswith(b"OggS")
+    if extension in (".mp3", ".mpeg", ".mpga"):
+        return data.startswith(b"ID3") or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
+    if extension in (".m4a", ".mp4"):
+        return data[4:8] == b"ftyp"
+    if extension == ".wav":
+        return data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    if extension == ".flac":
+        return data.startswith(b"fLaC")
+    if extension == ".webm":
+        return data.startswith(b"\x1a\x45\xdf\xa3")
+    return bool(data)
+
+
 def find_ffmpeg(configured: str) -> str:
     """The ffmpeg to use: FFMPEG_PATH when set, else the binary bundled in the imageio-ffmpeg wheel."""
     if configured:

@@ -57,10 +57,13 @@ class Settings(BaseSettings):
     # --- tuning beyond the contract (documented in .env.example and the README) ---
     HISTORY_TURNS: int = Field(10, ge=0, description="earlier exchanges sent as context")
     MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest voice note accepted")
-    CHAT_TIMEOUT: float = Field(60.0, gt=0, description="seconds a text turn may take upstream")
+    CHAT_TIMEOUT: float = Field(60.0, gt=0, description="seconds a text turn or a Midjourney call may take upstream")
     VOICE_TIMEOUT: float = Field(120.0, gt=0, description="seconds a voice turn may take upstream")
     IMAGE_TIMEOUT: float = Field(180.0, gt=0, description="seconds an image request may take upstream")
     GATEWAY_RETRIES: int = Field(2, ge=0, le=5, description="retries on 429/5xx/connection errors")
+    MAX_PARALLEL_GATEWAY_CALLS: int = Field(32, ge=1, description="gateway calls in flight at once")
+    MAX_PARALLEL_ENCODES: int = Field(0, ge=0, description="ffmpeg conversions at once; 0: one per CPU core")
+    SHUTDOWN_GRACE: float = Field(10.0, ge=0, description="seconds turns in flight may finish after SIGTERM")
     SYSTEM_PROMPT: str = (
         "You are a friendly, concise assistant in a Telegram chat. Answer in the language the user writes "
         "or speaks in."

@@ -47,6 +47,10 @@ class GatewayRefused(GatewayError):
     user_message = "Sorry, the AI service declined this request under its content rules. Try rephrasing it."
 
 
+class UnreadableRecording(GatewayError):
+    user_message = "I could not make sense of that recording: it may be damaged, or in a format I can't read."
+
+
 class GatewayBadAnswer(GatewayError):
     user_message = "Sorry, the AI service sent back an answer I could not use. Please try again."
 
@@ -81,9 +85,10 @@ ChatMessages = Sequence[dict[str, Any]]
 class Gateway:
     """The gateway's OpenAI-format endpoints through the openai SDK on the process's shared httpx client."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, slots: asyncio.Semaphore) -> None:
         self._settings = settings
         self._http = http
+        self._slots = slots  # shared with the Midjourney client: a bound on all gateway calls at once
         self._client = openai.AsyncOpenAI(
             api_key=settings.API_KEY.get_secret_value(),
             base_url=settings.API_BASE_URL,
@@ -97,18 +102,22 @@ class Gateway:
     async def transcribe(self, audio: bytes, filename: str, content_type: str) -> Transcript:
         """Speech to text; the file goes up as it came (Whisper reads ogg/opus, mp3, m4a, mp4 itself)."""
 
-        async def call() -> Transcript:
-            result = await self._client.audio.transcriptions.create(
-                model=self._settings.TRANSCRIBE_MODEL,
-                file=(filename, audio, content_type),
-                timeout=self._settings.VOICE_TIMEOUT,
-            )
+        def read(result: Any) -> Transcript:
             text = getattr(result, "text", None)
             if not isinstance(text, str):
                 raise GatewayBadAnswer("transcription without text")
             return Transcript(text=text.strip())
 
-        return await self._guarded("transcribe", self._settings.VOICE_TIMEOUT, call)
+        return await self._guarded(
+            "transcribe",
+            self._settings.VOICE_TIMEOUT,
+            lambda: self._client.audio.transcriptions.with_raw_response.create(
+                model=self._settings.TRANSCRIBE_MODEL,
+                file=(filename, audio, content_type),
+                timeout=self._settings.VOICE_TIMEOUT,
+            ),
+            read,
+        )
 
     async def chat(self, messages: ChatMessages) -> ChatReply:
         """A text answer from the chat model."""
@@ -119,12 +128,7 @@ class Gateway:
         return await self._complete("look", self._settings.VISION_MODEL, messages)
 
     async def _complete(self, operation: str, model: str, messages: ChatMessages) -> ChatReply:
-        async def call() -> ChatReply:
-            completion = await self._client.chat.completions.create(
-                model=model,
-                messages=list(messages),  # type: ignore[arg-type]
-                timeout=self._settings.CHAT_TIMEOUT,
-            )
+        def read(completion: Any) -> ChatReply:
             message = _first_message(completion)
             text = getattr(message, "content", None)
             if not isinstance(text, str) or not text.strip():
@@ -133,19 +137,21 @@ class Gateway:
                 raise GatewayBadAnswer("answer without text")
             return ChatReply(text=text.strip(), tokens=_total_tokens(completion))
 
-        return await self._guarded(operation, self._settings.CHAT_TIMEOUT, call)
+        return await self._guarded(
+            operation,
+            self._settings.CHAT_TIMEOUT,
+            lambda: self._client.chat.completions.with_raw_response.create(
+                model=model,
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=self._settings.CHAT_TIMEOUT,
+            ),
+            read,
+        )
 
     async def speak(self, messages: ChatMessages, voice: str | None = None) -> SpokenReply:
         """A spoken answer from the audio model: its transcript and the WAV bytes."""
 
-        async def call() -> SpokenReply:
-            completion = await self._client.chat.completions.create(
-                model=self._settings.AUDIO_MODEL,
-                modalities=["text", "audio"],
-                audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
-                messages=list(messages),  # type: ignore[arg-type]
-                timeout=self._settings.VOICE_TIMEOUT,
-            )
+        def read(completion: Any) -> SpokenReply:
             message = _first_message(completion)
             audio = getattr(message, "audio", None)
             data = getattr(audio, "data", None)
@@ -153,108 +159,114 @@ class Gateway:
                 if getattr(message, "refusal", None):
                     raise GatewayRefused("model refused")
                 raise GatewayBadAnswer("audio answer without audio data")
-            try:
-                wav = base64.b64decode(data, validate=True)
-            except (binascii.Error, ValueError):
-                raise GatewayBadAnswer("audio answer with broken base64") from None
             transcript = getattr(audio, "transcript", None) or getattr(message, "content", None) or ""
             return SpokenReply(
-                transcript=str(transcript).strip(), wav=wav, tokens=_total_tokens(completion)
+                transcript=str(transcript).strip(), wav=_unbase64(data, "audio"), tokens=_total_tokens(completion)
             )
 
-        return await self._guarded("speak", self._settings.VOICE_TIMEOUT, call)
+        return await self._guarded(
+            "speak",
+            self._settings.VOICE_TIMEOUT,
+            lambda: self._client.chat.completions.with_raw_response.create(
+                model=self._settings.AUDIO_MODEL,
+                modalities=["text", "audio"],
+                audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=self._settings.VOICE_TIMEOUT,
+            ),
+            read,
+        )
 
     async def draw(self, prompt: str) -> GeneratedImage:
         """A new picture from IMAGE_MODEL."""
-
-        async def call() -> GeneratedImage:
-            result = await self._images.images.generate(
+        return await self._image(
+            "draw",
+            lambda: self._images.images.with_raw_response.generate(
                 model=self._settings.IMAGE_MODEL,
                 prompt=prompt,
                 n=1,
                 timeout=self._settings.IMAGE_TIMEOUT,
                 **self._b64_option(),
-            )
-            return await self._first_image(result)
-
-        return await self._guarded("draw", self._settings.IMAGE_TIMEOUT, call)
+            ),
+        )
 
     async def edit(self, pictures: Sequence[Picture], prompt: str) -> GeneratedImage:
         """IMAGE_MODEL's change of one or more pictures (several go up as an array)."""
         files = [(picture.filename, picture.data, picture.mime) for picture in pictures]
-
-        async def call() -> GeneratedImage:
-            result = await self._images.images.edit(
+        return await self._image(
+            "edit",
+            lambda: self._images.images.with_raw_response.edit(
                 model=self._settings.IMAGE_MODEL,
                 image=files if len(files) > 1 else files[0],
                 prompt=prompt,
                 timeout=self._settings.IMAGE_TIMEOUT,
                 **self._b64_option(),
-            )
-            return await self._first_image(result)
-
-        return await self._guarded("edit", self._settings.IMAGE_TIMEOUT, call)
+            ),
+        )
 
     def _b64_option(self) -> dict[str, str]:
         # GPT image models always answer in base64 and reject the parameter; DALL-E needs it asked for.
         return {} if self._settings.IMAGE_MODEL.startswith("gpt-image") else {"response_format": "b64_json"}
 
-    async def _first_image(self, result: Any) -> GeneratedImage:
-        data = getattr(result, "data", None)
-        if not data:
-            raise GatewayBadAnswer("image answer without images")
-        first = data[0]
-        encoded, url = getattr(first, "b64_json", None), getattr(first, "url", None)
-        if encoded:
-            try:
-                raw = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise GatewayBadAnswer("image answer with broken base64") from None
-        elif url:
-            raw = await self._download(url)
-        else:
-            raise GatewayBadAnswer("image answer without data")
-        mime = sniff_mime(raw)
-        if mime is None:
-            raise GatewayBadAnswer("image answer that is not an image")
-        revised = getattr(first, "revised_prompt", None)
-        return GeneratedImage(Picture(raw, mime), revised_prompt=revised.strip() if isinstance(revised, str) else None)
+    async def _image(self, operation: str, send: Callable[[], Awaitable[Any]]) -> GeneratedImage:
+        answer = await self._guarded(operation, self._settings.IMAGE_TIMEOUT, send, _read_image)
+        if isinstance(answer, GeneratedImage):
+            return answer
+        url, revised = answer  # a link instead of base64: fetched with the shared client
+        try:
+            return GeneratedImage(_picture(await self._download(url)), revised)
+        except GatewayBadAnswer:
+            log.warning("gateway %s failed: the linked file is not an image", operation)
+            raise
 
     async def _download(self, url: str) -> bytes:
         """Some gateways answer with a link instead of base64: fetch it with the shared client."""
-        response = await self._http.get(url, timeout=self._settings.IMAGE_TIMEOUT)
-        response.raise_for_status()
+        try:
+            response = await self._http.get(url, timeout=self._settings.IMAGE_TIMEOUT)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            log.warning("gateway image download failed: %s", type(error).__name__)
+            raise GatewayUnavailable("image download failed") from None
         return response.content
 
-    async def _guarded(self, operation: str, deadline: float, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one call under an overall deadline (retries included) and translate every failure.
+    async def _guarded(
+        self,
+        operation: str,
+        deadline: float,
+        send: Callable[[], Awaitable[Any]],
+        read: Callable[[Any], T],
+    ) -> T:
+        """Send one request (retries included) under an overall deadline, read its answer, translate failures.
 
-        Each failure is logged once here, with the status and request id only: upstream bodies can
+        Each failure is logged once here, with the status and the gateway's request id only: upstream bodies can
         echo prompts or keys and never go to the log or the user.
         """
+        request_id = "-"
         try:
             async with asyncio.timeout(deadline):
-                return await call()
+                async with self._slots:  # waiting for a free slot counts against the deadline too
+                    raw = await send()
+            request_id = raw.headers.get("x-request-id") or "-"
+            return read(raw.parse())
         except GatewayError as error:
-            log.warning("gateway %s failed: %s", operation, error)
+            log.warning("gateway %s failed: %s request_id=%s", operation, error, request_id)
             raise
         except (TimeoutError, openai.APITimeoutError):
             log.warning("gateway %s timed out after %.0fs", operation, deadline)
             raise GatewayTimeout(operation) from None
         except openai.APIStatusError as error:
             log.warning(
-                "gateway %s failed: status=%s request_id=%s",
-                operation,
-                error.status_code,
-                error.request_id or "-",
+                "gateway %s failed: status=%s request_id=%s", operation, error.status_code, error.request_id or "-"
             )
-            raise _status_error(error) from None
+            raise _status_error(operation, error) from None
         except (openai.APIConnectionError, httpx.TransportError):
             log.warning("gateway %s failed: cannot connect", operation)
             raise GatewayUnavailable(operation) from None
         except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
-            # Malformed JSON or a shape the SDK could not read.
-            log.warning("gateway %s failed: unreadable answer (%s)", operation, type(error).__name__)
+            # Malformed JSON, or a shape the SDK could not read.
+            log.warning(
+                "gateway %s failed: unreadable answer (%s) request_id=%s", operation, type(error).__name__, request_id
+            )
             raise GatewayBadAnswer(operation) from None
 
 
@@ -267,8 +279,10 @@ def image_prompt_limit(model: str) -> int:
     return 32000
 
 
-def _status_error(error: openai.APIStatusError) -> GatewayError:
+def _status_error(operation: str, error: openai.APIStatusError) -> GatewayError:
     status = error.status_code
+    if operation == "transcribe" and status in (400, 415, 422):
+        return UnreadableRecording("transcription refused the file")
     if status == 429:
         return GatewayBusy("rate limited")
     if status in (400, 403, 422) and _is_policy_refusal(error):
@@ -281,6 +295,36 @@ def _status_error(error: openai.APIStatusError) -> GatewayError:
 def _is_policy_refusal(error: openai.APIStatusError) -> bool:
     said = f"{error.code or ''} {error.type or ''} {error.message or ''}".lower()
     return any(word in said for word in ("content_policy", "moderation", "safety", "content_filter"))
+
+
+def _read_image(result: Any) -> GeneratedImage | tuple[str, str | None]:
+    """The first image of an images answer, or its link and revised prompt when it came as a URL."""
+    data = getattr(result, "data", None)
+    if not data:
+        raise GatewayBadAnswer("image answer without images")
+    item = data[0]
+    revised = getattr(item, "revised_prompt", None)
+    revised = revised.strip() if isinstance(revised, str) and revised.strip() else None
+    encoded, url = getattr(item, "b64_json", None), getattr(item, "url", None)
+    if encoded:
+        return GeneratedImage(_picture(_unbase64(encoded, "image")), revised)
+    if url:
+        return str(url), revised
+    raise GatewayBadAnswer("image answer without data")
+
+
+def _picture(data: bytes) -> Picture:
+    mime = sniff_mime(data)
+    if mime is None:
+        raise GatewayBadAnswer("image answer that is not an image")
+    return Picture(data, mime)
+
+
+def _unbase64(data: str, what: str) -> bytes:
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise GatewayBadAnswer(f"{what} answer with broken base64") from None
 
 
 def _first_message(completion: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -97,11 +98,12 @@ class Midjourney:
     Submissions are never retried: the first may have started a (billed) job even if its answer was lost.
     """
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, timeout: float = 30.0) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, slots: asyncio.Semaphore) -> None:
         self._http = http
+        self._slots = slots  # shared with the OpenAI-format client: a bound on all gateway calls at once
         self._base = settings.MJ_BASE_URL
         self._headers = {"Authorization": f"Bearer {settings.API_KEY.get_secret_value()}"}
-        self._timeout = timeout
+        self._timeout = settings.CHAT_TIMEOUT
 
     async def imagine(self, prompt: str, images: Sequence[str] = ()) -> str:
         """Start a picture from a prompt (and optional reference images as data URLs); returns the task id."""
@@ -171,10 +173,11 @@ class Midjourney:
 
     async def _call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
-            response = await self._http.request(
-                verb, self._base + path, json=body, headers=self._headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self._timeout), self._slots:
+                response = await self._http.request(
+                    verb, self._base + path, json=body, headers=self._headers, timeout=self._timeout
+                )
+        except (httpx.TimeoutException, TimeoutError):
             log.warning("midjourney %s %s timed out", verb, path)
             raise MidjourneyUnavailable("timeout") from None
         except httpx.TransportError as error:

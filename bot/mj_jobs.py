@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from aiogram.exceptions import TelegramAPIError
 
 from bot.errors import Refusal
+from bot.inflight import HeavyWork
 from bot.midjourney import Midjourney
 from bot.mj_tracker import MidjourneyTracker
 from bot.quotas import Quotas, Use
@@ -48,11 +49,13 @@ class MidjourneyJobs:
         repository: MidjourneyRepository,
         quotas: Quotas,
         tracker: MidjourneyTracker,
+        heavy: HeavyWork,
     ) -> None:
         self._mj = midjourney
         self._repo = repository
         self._quotas = quotas
         self._tracker = tracker
+        self._heavy = heavy
 
     async def imagine(self, origin: Origin, prompt: str, images: Sequence[str] = ()) -> str:
         return await self._start(origin, "imagine", prompt, lambda: self._mj.imagine(prompt, images))
@@ -128,7 +131,8 @@ class MidjourneyJobs:
     ) -> str:
         """Submit with the use reserved; count it once the gateway accepts, give it back if it does not."""
         try:
-            task_id = await submit()
+            async with self._heavy.hold(origin.user_id, "Midjourney request"):
+                task_id = await submit()
         except BaseException:
             await self._quotas.release(use)
             raise

@@ -72,6 +72,13 @@ class MidjourneyTracker:
         await self._repo.set_status_message(row.task_id, sent.message_id, is_photo=False)
         await self._repo.record_shown(row.task_id, "", 0)
 
+    async def chat_closed(self, chat_id: int) -> None:
+        """The user blocked the bot (or it left the group): nobody will see these pictures; close the chat's
+        tasks and give the uses back."""
+        closed = await self._repo.fail_chat(chat_id)
+        if closed:
+            log.info("closed %d midjourney tasks of chat %s: the bot cannot write there", closed, chat_id)
+
     async def _run(self) -> None:
         while True:
             try:
@@ -109,8 +116,7 @@ class MidjourneyTracker:
                 elif task is not None:
                     await self._show_progress(row, task)
             except TelegramForbiddenError:
-                # The user blocked the bot: nobody will see the picture; close the task and give the use back.
-                await self._repo.fail_and_refund(row.task_id)
+                await self.chat_closed(row.chat_id)
             except Exception:  # one task's trouble must not stop the others
                 log.exception("midjourney task %s could not be followed", row.task_id)
 

@@ -1,4 +1,4 @@
-"""/start, /help and /reset, and the quota table /quota shows."""
+"""/start, /help, /reset and /cancel, and the quota table /quota shows."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.conversations import Conversations
+from bot.inflight import HeavyWork
 from bot.quotas import QuotaLine
 from handlers.context import conversation_key
 
@@ -35,6 +36,7 @@ def build_router() -> Router:
     router.message.register(show_guide, CommandStart())
     router.message.register(show_guide, Command("help"))
     router.message.register(reset_conversation, Command("reset"))
+    router.message.register(cancel_request, Command("cancel"))
     return router
 
 
@@ -45,6 +47,13 @@ async def show_guide(message: Message) -> None:
 async def reset_conversation(message: Message, conversations: Conversations) -> None:
     await conversations.forget(conversation_key(message))
     await message.answer("Done: I have forgotten our conversation. What shall we talk about?")
+
+
+async def cancel_request(message: Message, heavy: HeavyWork) -> None:
+    """The stopped request itself tells the user (it knows what it gave back); here only the empty case."""
+    assert message.from_user is not None
+    if heavy.cancel(message.from_user.id) is None:
+        await message.answer("There is nothing to cancel: I'm not working on anything for you.")
 
 
 def format_quota_table(lines: list[QuotaLine]) -> str:

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.errors import Refusal
 from bot.gateway import Gateway, image_prompt_limit
 from bot.images import editable
+from bot.inflight import HeavyWork
 from bot.quotas import Quotas
 from bot.telegram_text import escape, shorten
 from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
@@ -41,7 +42,13 @@ def _prompt(command: CommandObject, usage: Refusal, settings: Settings) -> str:
 
 
 async def draw_picture(
-    message: Message, command: CommandObject, bot: Bot, gateway: Gateway, quotas: Quotas, settings: Settings
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    gateway: Gateway,
+    quotas: Quotas,
+    settings: Settings,
+    heavy: HeavyWork,
 ) -> None:
     assert message.from_user is not None
     prompt = _prompt(command, DRAW_USAGE, settings)
@@ -49,7 +56,8 @@ async def draw_picture(
         async with ChatActionSender.upload_photo(
             bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
         ):
-            result = await gateway.draw(prompt)
+            async with heavy.hold(message.from_user.id, "drawing"):
+                result = await gateway.draw(prompt)
             await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
 
 
@@ -60,6 +68,7 @@ async def edit_picture(
     gateway: Gateway,
     quotas: Quotas,
     settings: Settings,
+    heavy: HeavyWork,
     album: list[Message] | None = None,
 ) -> None:
     assert message.from_user is not None
@@ -77,6 +86,7 @@ async def edit_picture(
         async with ChatActionSender.upload_photo(
             bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
         ):
-            pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
-            result = await gateway.edit(pictures, prompt)
+            async with heavy.hold(message.from_user.id, "photo edit"):
+                pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
+                result = await gateway.edit(pictures, prompt)
             await answer_picture(message, result.picture)

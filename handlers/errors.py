@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from aiogram import Bot, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import ExceptionTypeFilter
-from aiogram.types import CallbackQuery, ErrorEvent, Message
+from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 
 from bot.errors import UserFacingError
+from bot.mj_tracker import MidjourneyTracker
 from bot.telegram_text import escape
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
 def build_router() -> Router:
     router = Router(name=__name__)
     router.errors.register(explain_failure, ExceptionTypeFilter(UserFacingError))
+    router.errors.register(chat_closed, ExceptionTypeFilter(TelegramForbiddenError))
     router.errors.register(report_unexpected)
     return router
 
@@ -30,6 +32,21 @@ async def explain_failure(event: ErrorEvent, bot: Bot) -> None:
     assert isinstance(error, UserFacingError)
     log.info("update %s ended: %s", event.update.update_id, type(error).__name__)
     await tell(event, bot, error.user_message)
+
+
+async def chat_closed(event: ErrorEvent, tracker: MidjourneyTracker) -> None:
+    """The user blocked the bot, or it was removed from the group: nobody to tell; stop working for that chat."""
+    log.info("update %s: the bot can no longer write to that chat", event.update.update_id)
+    if (chat_id := _chat_id(event.update)) is not None:
+        await tracker.chat_closed(chat_id)
+
+
+def _chat_id(update: Update) -> int | None:
+    if update.message is not None:
+        return update.message.chat.id
+    if update.callback_query is not None and update.callback_query.message is not None:
+        return update.callback_query.message.chat.id
+    return None
 
 
 async def report_unexpected(event: ErrorEvent, bot: Bot) -> None:

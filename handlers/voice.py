@@ -10,8 +10,10 @@ from aiogram.types import BufferedInputFile, Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, Recording
+from bot.audio import plausible_recording
 from bot.config import Settings
 from bot.errors import Refusal
+from bot.inflight import HeavyWork
 from bot.quotas import Quotas
 from bot.telegram_text import CAPTION_LIMIT, escape, shorten, utf16_len
 from handlers.context import conversation_key, speaker_name
@@ -50,10 +52,17 @@ class IncomingRecording:
     content_type: str
 
 
+DAMAGED = Refusal("That recording seems to be damaged: I can't play it. Please record it again.")
+
+
 def build_router() -> Router:
     router = Router(name=__name__)
     # In a group a voice note cannot mention anyone: only a reply to the bot is meant for it.
-    router.message.register(voice_turn, F.voice | F.audio | F.video_note, AddressedToBot(replies_only=True))
+    router.message.register(
+        voice_turn,
+        F.voice | F.audio | F.video_note,
+        AddressedToBot(replies_only=True),
+    )
     return router
 
 
@@ -63,6 +72,7 @@ async def voice_turn(
     settings: Settings,
     assistant: Assistant,
     quotas: Quotas,
+    heavy: HeavyWork,
 ) -> None:
     assert message.from_user is not None
     incoming = incoming_recording(message)
@@ -73,9 +83,12 @@ async def voice_turn(
         async with ChatActionSender.record_voice(
             bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
         ):
-            data = await download(bot, incoming.file_id, incoming.file_size)
-            recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
-            answer = await assistant.answer_voice(key, recording, speaker)
+            async with heavy.hold(message.from_user.id, "voice message"):
+                data = await download(bot, incoming.file_id, incoming.file_size)
+                if not plausible_recording(data, "." + incoming.filename.rsplit(".", 1)[-1]):
+                    raise DAMAGED
+                recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
+                answer = await assistant.answer_voice(key, recording, speaker)
             await message.answer_voice(
                 BufferedInputFile(answer.clip.ogg, filename="answer.ogg"),
                 duration=answer.clip.whole_seconds,
@@ -123,6 +136,8 @@ def _audio_extension(file_name: str | None, content_type: str) -> str:
 def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
     """Refuse before downloading: Telegram will not hand a bot more than 20 MB, and very long audio is costly."""
     check_downloadable(incoming.file_size)
+    if incoming.duration <= 0:
+        raise Refusal("That recording is empty. Hold the mic button while you speak, then let go.")
     if incoming.duration > max_seconds:
         raise Refusal(
             f"That recording is {_minutes(incoming.duration)} long; I can listen to at most "

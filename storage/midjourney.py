@@ -166,6 +166,13 @@ class MidjourneyRepository:
             await _free_pressed_button(connection, task_id)
             return True
 
+    async def fail_chat(self, chat_id: int) -> int:
+        """Close (and refund) every unfinished task of a chat nobody can deliver to any more."""
+        rows = await self._db.fetch_all(
+            "SELECT task_id FROM mj_tasks WHERE chat_id = ? AND state IN ('pending', 'delivering')", (chat_id,)
+        )
+        return sum([await self.fail_and_refund(row["task_id"]) for row in rows])
+
     async def resume_interrupted_deliveries(self) -> int:
         """At start-up: a delivery claimed by a process that died may not have been sent; deliver it again.
 

@@ -174,9 +174,11 @@ class Rule:
         self._canned = lambda: web.json_response(body, status=status)
         return self
 
-    def reply_status(self, status: int, message: str = "scripted error") -> Rule:
-        """Answer an error in OpenAI's shape."""
-        self._canned = lambda: web.json_response(openai_error(status, message), status=status)
+    def reply_status(
+        self, status: int, message: str = "scripted error", headers: dict[str, str] | None = None
+    ) -> Rule:
+        """Answer an error in OpenAI's shape (with extra headers, e.g. Retry-After on a 429)."""
+        self._canned = lambda: web.json_response(openai_error(status, message), status=status, headers=headers)
         return self
 
     def reply_raw(self, status: int, body: bytes, content_type: str = "application/json") -> Rule:
@@ -400,6 +402,10 @@ class GatewayDouble:
         self._notify(call)
         try:
             if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+                # Answered as the gateway would, and recorded: the bot must always send its key.
+                problem = f"{request.method} {request.path}: missing or wrong API key"
+                call.violations.append(problem)
+                self.violations.append(problem)
                 body = openai_error(401, "Incorrect API key provided.", code="invalid_api_key")
                 response: web.StreamResponse = self._json(call, body, 401)
             elif request.match_info.http_exception is not None:  # no route: the bot called something unknown

@@ -86,6 +86,11 @@ class BotProcess:
                 raise AssertionError(f"the bot did not start polling:\n{self.log_text()[-3000:]}")
             await asyncio.sleep(0.05)
 
+    def terminate(self) -> None:
+        """Send SIGTERM and return at once (stop() waits for the exit)."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGTERM)
+
     async def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, as a service manager would; returns the exit code."""
         if self._process is None:

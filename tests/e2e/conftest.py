@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,27 +13,16 @@ from tests.doubles.openai_spec import OpenAISpec
 from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.telegram_spec import TelegramSpec
 from tests.e2e.bot_process import BotProcess
-
-# Random per run, so a leak into logs or messages cannot hide behind a coincidence.
-BOT_TOKEN = f"{7000000001}:AAH{secrets.token_urlsafe(24)}"
-API_KEY = f"sk-test-{secrets.token_hex(20)}"
-
-ADMIN_ID = 90_001
-
-# The shared process answers gateway faults quickly so fault tests stay short.
-SHARED_SETTINGS = {
-    "ADMIN_IDS": str(ADMIN_ID),
-    "CHAT_TIMEOUT": "4",
-    "VOICE_TIMEOUT": "6",
-    "GATEWAY_RETRIES": "1",
-    "MAX_VOICE_SECONDS": "600",
-    "MJ_POLL_INTERVAL": "0.3",
-}
-
-_user_ids = itertools.count(100_001)
-
-Person = tuple[dict, dict]  # (user, private chat)
-StartBot = Callable[..., Awaitable[BotProcess]]
+from tests.e2e.harness import (
+    API_KEY,
+    BOT_TOKEN,
+    SHARED_SETTINGS,
+    Person,
+    StartBot,
+    assert_database_intact,
+    assert_no_secrets,
+    new_person,
+)
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +52,6 @@ def midjourney(gateway_with_midjourney: tuple[GatewayDouble, MidjourneyDouble]) 
     return gateway_with_midjourney[1]
 
 
-def _assert_no_secrets(process: BotProcess) -> None:
-    log = process.log_text()
-    assert BOT_TOKEN not in log and BOT_TOKEN.split(":")[1] not in log, "the bot token reached the log"
-    assert API_KEY not in log, "the API key reached the log"
-    assert "Traceback" not in log, f"a traceback reached the log:\n{log[-3000:]}"
-
-
 @pytest.fixture(scope="session")
 async def bot(
     telegram: TelegramDouble, gateway: GatewayDouble, tmp_path_factory: pytest.TempPathFactory
@@ -83,7 +63,8 @@ async def bot(
     await process.start()
     yield process
     await process.stop()
-    _assert_no_secrets(process)
+    assert_no_secrets(process, telegram)
+    assert_database_intact(process)
 
 
 @pytest.fixture
@@ -105,14 +86,10 @@ async def start_bot(gateway: GatewayDouble, tmp_path: Path) -> AsyncIterator[Sta
     for process in started:
         if process.running:
             await process.stop()
-        _assert_no_secrets(process)
+        assert_no_secrets(process, own_telegram)
+        assert_database_intact(process)
     await own_telegram.stop()
     assert not own_telegram.violations, f"invalid Bot API calls: {own_telegram.violations}"
-
-
-def new_person(telegram: TelegramDouble, first_name: str = "Ann", language_code: str = "en") -> Person:
-    """A user nobody else in the run uses, with their private chat."""
-    return telegram.private_chat(next(_user_ids), first_name=first_name, language_code=language_code)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from tests.doubles.gateway import GatewayDouble, last_user_text_contains
 from tests.doubles.midjourney import MidjourneyDouble
 from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.conftest import ADMIN_ID, StartBot, new_person
+from tests.e2e.harness import ADMIN_ID, StartBot, new_person
 from tests.e2e.steps import Conversation
 from tests.media import make_voice_note
 

@@ -14,7 +14,7 @@ import pytest
 from tests.doubles.gateway import GatewayDouble
 from tests.doubles.midjourney import MidjourneyDouble
 from tests.doubles.telegram_api import Call, TelegramDouble
-from tests.e2e.conftest import StartBot, new_person
+from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
 from tests.media import image_size, make_png
 
@@ -138,13 +138,18 @@ async def test_in_a_group_the_presser_pays_and_a_second_press_submits_nothing(
 
     data = _callback_of(grid.params, "V2")
     first = telegram.press_button(friend, grid.result, data)
-    second = telegram.press_button(friend, grid.result, data)
+    second = telegram.press_button(friend, grid.result, data)  # at once: still being submitted
     pressed_at = time.monotonic()
     answers = [
-        await telegram.wait_for_method("answerCallbackQuery", callback_query_id=p["callback_query"]["id"])
+        (await telegram.wait_for_method("answerCallbackQuery", callback_query_id=p["callback_query"]["id"]))
+        .params.get("text", "")
         for p in (first, second)
     ]
-    assert sorted("already" in a.params.get("text", "") for a in answers) == [False, True]
+    assert sorted(answers) == ["V2 is already on its way; it will appear here when Midjourney is done.", "V2: on it…"]
+    await telegram.wait_for(lambda c: c.method == "sendMessage" and "V2: queued" in c.params.get("text", ""))
+    third = telegram.press_button(friend, grid.result, data)  # later, while the variation renders
+    answer = await telegram.wait_for_method("answerCallbackQuery", callback_query_id=third["callback_query"]["id"])
+    assert "already on its way" in answer.params["text"]
     await _result(telegram, group["id"], pressed_at)
 
     assert [body for body in _submissions(midjourney, "action") if body["customId"] == v2] == [
@@ -299,16 +304,14 @@ async def test_a_killed_bot_still_delivers_the_picture_exactly_once_after_restar
 async def test_fifty_pending_tasks_cost_one_list_call_per_interval(
     start_bot: StartBot, midjourney: MidjourneyDouble
 ) -> None:
-    process = await start_bot(MJ_POLL_INTERVAL="0.5", QUOTA_IMAGINE="-1")
-    me = Conversation(process.telegram, *new_person(process.telegram))
+    process = await start_bot(MJ_POLL_INTERVAL="0.5")
     prompts = [f"pending crowd {n}" for n in range(50)]
     for prompt in prompts:
         midjourney.script(prompt, "stuck", times=1)
+    for prompt in prompts:  # fifty people at once, each with one picture on the way
+        Conversation(process.telegram, *new_person(process.telegram)).send_text(f"/imagine {prompt}")
     for prompt in prompts:
-        me.send_text(f"/imagine {prompt}")
-    await process.telegram.wait_for(
-        lambda c: c.method == "sendMessage" and c.chat_id == me.chat_id and prompts[-1] in c.params.get("text", "")
-    )
+        await process.telegram.wait_for(lambda c: c.method == "sendMessage" and prompt in c.params.get("text", ""))
     ids = {task.id for task in midjourney.tasks.values() if task.prompt in prompts}
     assert len(ids) == 50
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.doubles.gateway import GatewayCall, GatewayDouble, openai_error
 from tests.doubles.telegram_api import Call, TelegramDouble
-from tests.e2e.conftest import StartBot, new_person
+from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
 from tests.media import image_size, make_jpeg, make_png, make_webp
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
 from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.conftest import StartBot, new_person
+from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
 
 

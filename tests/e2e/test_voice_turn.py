@@ -9,7 +9,7 @@ import pytest
 from tests.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
 from tests.doubles.telegram_api import TelegramDouble
 from tests.e2e.bot_process import BotProcess
-from tests.e2e.conftest import StartBot, new_person
+from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
 from tests.media import (
     decode_with_ffmpeg,
