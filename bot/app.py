@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sqlite3
 from typing import Any
@@ -22,6 +23,7 @@ from bot.audio import VoiceEncoder, find_ffmpeg
 from bot.config import ConfigError, Settings
 from bot.conversations import Conversations
 from bot.gateway import Gateway
+from bot.http_client import build_http_client
 from bot.inflight import HeavyWork, RunningUpdates
 from bot.logs import configure_logging
 from bot.menus import register_menus
@@ -37,15 +39,6 @@ from storage.audit import AuditRepository
 from storage.midjourney import MidjourneyRepository
 
 log = logging.getLogger(__name__)
-
-
-def build_http_client() -> httpx.AsyncClient:
-    """The process's one HTTP client for the gateway: pooled connections, kept alive between turns."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(60.0, connect=10.0),
-        limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-        follow_redirects=True,
-    )
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -119,15 +112,22 @@ async def run(settings: Settings) -> None:
         raise ConfigError(f"configuration error: {error}") from None
 
     database = await open_database(settings)
-    http = build_http_client()
+    # As many connections as gateway calls may be in flight, and a few for image downloads.
+    http = build_http_client(settings.MAX_PARALLEL_GATEWAY_CALLS + 16)
     bot = build_bot(settings)
     tracker: MidjourneyTracker | None = None
     try:
         services = await build_services(settings, database, http, bot, ffmpeg)
         running = RunningUpdates()
         dispatcher = build_dispatcher(services, running)
+        warming = asyncio.create_task(asyncio.to_thread(services["gateway"].warm_up))
         await forget_webhook(bot)
         await register_menus(bot, settings.ADMIN_IDS)
+        await warming
+        # Everything built so far lives as long as the process (aiogram's and the SDK's models above all). Out
+        # of the collector's sight, full collections get cheap, and therefore frequent enough to free the
+        # cyclic garbage each turn leaves (HTTP responses) before it piles up.
+        gc.freeze()
         tracker = services["tracker"]
         await tracker.start()
         # Returns on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.

@@ -68,8 +68,9 @@ class Assistant:
         if not transcript.text:
             raise NothingHeard()
         messages = await self._conversations.prompt(key, transcript.text, speaker)
-        reply = await self._gateway.speak(messages)
-        clip = await self._encoder.wav_to_voice(reply.wav)
+        async with self._gateway.speak(messages) as read_answer, self._encoder.admission():
+            reply = await read_answer()
+            clip = await self._encoder.wav_to_voice(reply.wav)
         await self._conversations.remember(key, transcript.text, reply.transcript, speaker)
         return VoiceAnswer(heard=transcript.text, said=reply.transcript, clip=clip, tokens=reply.tokens)
 

@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     VOICE_TIMEOUT: float = Field(120.0, gt=0, description="seconds a voice turn may take upstream")
     IMAGE_TIMEOUT: float = Field(180.0, gt=0, description="seconds an image request may take upstream")
     GATEWAY_RETRIES: int = Field(2, ge=0, le=5, description="retries on 429/5xx/connection errors")
-    MAX_PARALLEL_GATEWAY_CALLS: int = Field(32, ge=1, description="gateway calls in flight at once")
+    # Gateway calls only wait on the network: the bound is there to stop a flood, not to share a CPU.
+    MAX_PARALLEL_GATEWAY_CALLS: int = Field(256, ge=1, description="gateway calls in flight at once")
     MAX_PARALLEL_ENCODES: int = Field(0, ge=0, description="ffmpeg conversions at once; 0: one per CPU core")
     SHUTDOWN_GRACE: float = Field(10.0, ge=0, description="seconds turns in flight may finish after SIGTERM")
     SYSTEM_PROMPT: str = (

@@ -40,6 +40,7 @@ def _ffmpeg(args: list[str], data: bytes, timeout: float = 60.0) -> subprocess.C
 # --- audio -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=64)  # doubles answer many calls with the same tone: make it once
 def make_pcm16(seconds: float, rate: int = 24000, channels: int = 1, freq: float = 440.0) -> bytes:
     """Little-endian signed 16-bit PCM of a sine tone, channels interleaved."""
     frames = round(seconds * rate)
@@ -70,6 +71,7 @@ def wav_from_pcm16(pcm: bytes, rate: int = 24000, channels: int = 1, header: str
     )
 
 
+@functools.lru_cache(maxsize=64)
 def make_wav(
     seconds: float, rate: int = 24000, channels: int = 1, freq: float = 440.0, header: str = "normal"
 ) -> bytes:

@@ -1,0 +1,82 @@
+"""`python -m bench`: run the benchmarks and print one table (see --help for sizes and cases)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench.cases import Row, Sizes, bare_encode_seconds, crowd, midjourney_polling, startup, text_throughput
+from bench.cases import voice_overhead
+
+CASES = ("voice", "crowd", "text", "midjourney", "startup")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated, of {', '.join(CASES)}")
+    parser.add_argument("--voice-turns", type=int, default=Sizes.voice_turns)
+    parser.add_argument("--users", type=int, default=Sizes.users, help="people sending a voice note at once")
+    parser.add_argument("--latency", type=float, default=Sizes.latency, help="seconds per gateway call (crowd)")
+    parser.add_argument("--texts", type=int, default=Sizes.texts)
+    parser.add_argument("--text-users", type=int, default=Sizes.text_users)
+    parser.add_argument("--mj-tasks", type=int, default=Sizes.mj_tasks)
+    parser.add_argument("--mj-interval", type=float, default=Sizes.mj_interval)
+    parser.add_argument("--mj-window", type=float, default=Sizes.mj_window, help="seconds of polling measured")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run, its numbers mean little")
+    return parser.parse_args()
+
+
+def machine() -> str:
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        model = next((line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                      if line.startswith("model name")), "")  # fmt: skip
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}"
+
+
+def table(rows: list[Row]) -> str:
+    header: Row = ("case", "measure", "value", "goal")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+async def main() -> int:
+    args = parse()
+    sizes = Sizes(args.voice_turns, args.users, args.latency, args.texts, args.text_users, args.mj_tasks,
+                  args.mj_interval, args.mj_window)  # fmt: skip
+    if args.quick:
+        sizes = Sizes(voice_turns=3, users=4, latency=0.2, texts=20, text_users=4, mj_tasks=5,
+                      mj_interval=0.5, mj_window=2.0)  # fmt: skip
+    chosen = [case.strip() for case in args.cases.split(",") if case.strip()]
+    unknown = set(chosen) - set(CASES)
+    if unknown:
+        print(f"unknown cases: {', '.join(sorted(unknown))}; choose from {', '.join(CASES)}", file=sys.stderr)
+        return 2
+    print(f"machine: {machine()}", flush=True)
+    encode = bare_encode_seconds()
+    rows: list[Row] = []
+    for case in chosen:
+        print(f"running {case}…", file=sys.stderr, flush=True)
+        if case == "voice":
+            rows += await voice_overhead(sizes, encode)
+        elif case == "crowd":
+            rows += await crowd(sizes, encode)
+        elif case == "text":
+            rows += await text_throughput(sizes)
+        elif case == "midjourney":
+            rows += await midjourney_polling(sizes)
+        else:
+            rows += await startup(1 if args.quick else 3)
+    print(table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
