@@ -20,4 +20,6 @@ USER bot
 WORKDIR /app
 # The SQLite database (DATABASE_PATH defaults to data/bot.sqlite3, relative to /app).
 VOLUME ["/app/data"]
+# Webhook mode listens here (WEBHOOK_PORT); polling mode opens no port.
+EXPOSE 8080
 CMD ["python", "-m", "bot"]

@@ -9,8 +9,16 @@ import platform
 import sys
 from pathlib import Path
 
-from bench.cases import Row, Sizes, bare_encode_seconds, crowd, midjourney_polling, startup, text_throughput
-from bench.cases import voice_overhead
+from bench.cases import (
+    Row,
+    Sizes,
+    bare_encode_seconds,
+    crowd,
+    midjourney_polling,
+    startup,
+    text_throughput,
+    voice_overhead,
+)
 
 CASES = ("voice", "crowd", "text", "midjourney", "startup")
 
@@ -42,7 +50,9 @@ def machine() -> str:
 def table(rows: list[Row]) -> str:
     header: Row = ("case", "measure", "value", "goal")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines = [
+        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]
+    ]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(lines)
 

@@ -84,7 +84,9 @@ async def crowd(sizes: Sizes, encode: float) -> list[Row]:
         deadline = started + 60 + sizes.users * encode * 3
         while len(answered) < len(people) and time.monotonic() < deadline:
             call = await s.telegram.wait_for(
-                lambda c: c.method in ("sendVoice", "sendMessage") and c.at >= started and c.chat_id not in answered,
+                lambda c: (
+                    c.method in ("sendVoice", "sendMessage") and c.at >= started and c.chat_id not in answered
+                ),
                 timeout=max(1.0, deadline - time.monotonic()),
             )
             answered.add(call.chat_id)
@@ -96,7 +98,12 @@ async def crowd(sizes: Sizes, encode: float) -> list[Row]:
     upstream = 2 * sizes.latency  # a transcription, then the spoken answer
     floor = sizes.users * encode / (os.cpu_count() or 1)
     return [
-        ("many at once", f"{sizes.users} voice notes, {sizes.latency:g} s per gateway call: wall (s)", f"{wall:.1f}", ""),
+        (
+            "many at once",
+            f"{sizes.users} voice notes, {sizes.latency:g} s per gateway call: wall (s)",
+            f"{wall:.1f}",
+            "",
+        ),
         ("many at once", "errors", str(errors), "0"),
         ("many at once", "CPU floor N x encode / cores (s)", f"{floor:.1f}", ""),
         ("many at once", "ratio (wall - upstream) / floor", f"{(wall - upstream) / floor:.2f}", "<= 1.3"),
@@ -131,9 +138,7 @@ async def midjourney_polling(sizes: Sizes) -> list[Row]:
         for n in range(sizes.mj_tasks):
             user, chat = new_person(s.telegram)
             s.telegram.send_text(user, chat, f"/imagine bench pending {n}")
-        await s.telegram.wait_for(
-            lambda _: len(s.telegram.calls_to("sendMessage")) >= sizes.mj_tasks, timeout=300
-        )
+        await s.telegram.wait_for(lambda _: len(s.telegram.calls_to("sendMessage")) >= sizes.mj_tasks, timeout=300)
         await asyncio.sleep(sizes.mj_interval * 2)  # the first progress edits settle
         cpu_before, started = cpu_seconds(s.bot.pid), time.monotonic()
         calls_before = len(s.midjourney.list_calls)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
 from bot.errors import Refusal
+from bot.i18n import __
 from bot.quotas import QuotaLine, Quotas, utc_today
 from storage.audit import AuditRepository
 from storage.usage import UsageRepository
 from storage.users import UserRepository
 
-ADMINS_ONLY = Refusal("This command is for admins only.")
+ADMINS_ONLY = Refusal(__("This command is for admins only."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ class Administration:
     async def ban(self, admin_id: int, target: int) -> None:
         self.require_admin(admin_id)
         if self.is_admin(target):
-            raise Refusal("Admins cannot be banned; remove them from ADMIN_IDS first.")
+            raise Refusal(__("Admins cannot be banned; remove them from ADMIN_IDS first."))
         await self._users.set_banned(target, True)
         self._banned.add(target)
         await self._audit.record(admin_id, "ban", target)
@@ -106,4 +107,3 @@ class Administration:
             for kind in QUOTA_KINDS
         ]
         return Stats(users=users, active_today=active, kinds=kinds)
-

@@ -24,6 +24,7 @@ from bot.config import ConfigError, Settings
 from bot.conversations import Conversations
 from bot.gateway import Gateway
 from bot.http_client import build_http_client
+from bot.i18n import UserLanguage, build_i18n
 from bot.inflight import HeavyWork, RunningUpdates
 from bot.logs import configure_logging
 from bot.menus import register_menus
@@ -31,12 +32,15 @@ from bot.middlewares import BanGate, KnownUsers
 from bot.midjourney import Midjourney
 from bot.mj_jobs import MidjourneyJobs
 from bot.mj_tracker import MidjourneyTracker
+from bot.preferences import Preferences
 from bot.quotas import Quotas
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.webhook import serve_webhook
 from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
 from storage.audit import AuditRepository
 from storage.midjourney import MidjourneyRepository
+from storage.preferences import PreferencesRepository
 
 log = logging.getLogger(__name__)
 
@@ -73,18 +77,25 @@ async def build_services(
     gateway = Gateway(settings, http, gateway_slots)
     midjourney = Midjourney(settings, http, gateway_slots)
     mj_tasks = MidjourneyRepository(database)
-    tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings)
+    i18n = build_i18n()
+    tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings, i18n)
     admin = Administration(settings, users, usage, AuditRepository(database), quotas)
     await admin.load()
     heavy = HeavyWork()
+    preferences = Preferences(PreferencesRepository(database), settings.VOICE)
+    await preferences.load()
     return {
+        "i18n": i18n,
+        "preferences": preferences,
         "settings": settings,
         "users": users,
         "admin": admin,
         "quotas": quotas,
         "conversations": conversations,
         "gateway": gateway,
-        "assistant": Assistant(gateway, conversations, VoiceEncoder(ffmpeg, settings.MAX_PARALLEL_ENCODES or None)),
+        "assistant": Assistant(
+            gateway, conversations, VoiceEncoder(ffmpeg, settings.MAX_PARALLEL_ENCODES or None)
+        ),
         "tracker": tracker,
         "jobs": MidjourneyJobs(midjourney, mj_tasks, quotas, tracker, heavy),
         "heavy": heavy,
@@ -97,14 +108,17 @@ def build_dispatcher(services: dict[str, Any], running: RunningUpdates) -> Dispa
     dispatcher.update.outer_middleware(running)
     dispatcher.update.outer_middleware(KnownUsers(services["users"]))
     dispatcher.update.outer_middleware(BanGate(services["admin"]))
+    # The language of each message, button and error: the user's choice, else their Telegram language.
+    UserLanguage(services["i18n"], services["preferences"].chosen_languages).setup(dispatcher)
     dispatcher.message.outer_middleware(AlbumCollector())
     dispatcher.include_routers(*build_routers())
     return dispatcher
 
 
 async def run(settings: Settings) -> None:
+    secrets = [settings.BOT_TOKEN.get_secret_value(), settings.API_KEY.get_secret_value()]
     configure_logging(
-        settings.LOG_LEVEL, [settings.BOT_TOKEN.get_secret_value(), settings.API_KEY.get_secret_value()]
+        settings.LOG_LEVEL, secrets + [settings.WEBHOOK_SECRET.get_secret_value()], settings.LOG_FORMAT
     )
     try:
         ffmpeg = find_ffmpeg(settings.FFMPEG_PATH)
@@ -121,8 +135,9 @@ async def run(settings: Settings) -> None:
         running = RunningUpdates()
         dispatcher = build_dispatcher(services, running)
         warming = asyncio.create_task(asyncio.to_thread(services["gateway"].warm_up))
-        await forget_webhook(bot)
-        await register_menus(bot, settings.ADMIN_IDS)
+        if not settings.WEBHOOK_URL:
+            await forget_webhook(bot)
+        await register_menus(bot, services["i18n"], settings.ADMIN_IDS)
         await warming
         # Everything built so far lives as long as the process (aiogram's and the SDK's models above all). Out
         # of the collector's sight, full collections get cheap, and therefore frequent enough to free the
@@ -130,8 +145,11 @@ async def run(settings: Settings) -> None:
         gc.freeze()
         tracker = services["tracker"]
         await tracker.start()
-        # Returns on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.
-        await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=False)
+        # Both return on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.
+        if settings.WEBHOOK_URL:
+            await serve_webhook(settings, dispatcher, bot, database)
+        else:
+            await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=False)
         await running.drain(settings.SHUTDOWN_GRACE)
     except TelegramUnauthorizedError:
         raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None

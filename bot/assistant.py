@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from bot.audio import VoiceClip, VoiceEncoder
 from bot.conversations import ConversationKey, Conversations
 from bot.errors import UserFacingError
-from bot.gateway import ChatReply, Gateway
+from bot.gateway import ChatReply, Gateway, StreamedReply
+from bot.i18n import _, __
 from bot.images import Picture, prepare_for_vision
-
-# Asked when a photo comes without a question; the model answers in the language it is asked in.
-_DESCRIBE = {"zh": "请描述这张图片。", "en": "Describe this image."}
 
 
 class NothingHeard(UserFacingError):
-    user_message = "I could not make out any words in that recording. Please try again."
+    user_message = __("I could not make out any words in that recording. Please try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +27,7 @@ class Recording:
 
 
 @dataclass(frozen=True, slots=True)
-class VoiceAnswer:
-    heard: str  # what the user said
+class SpokenAnswer:
     said: str  # the transcript of the spoken answer
     clip: VoiceClip
     tokens: int
@@ -50,6 +48,17 @@ class Assistant:
         await self._conversations.remember(key, question, reply.text, speaker)
         return reply
 
+    async def stream_text(
+        self, key: ConversationKey, question: str, speaker: str, into: StreamedReply
+    ) -> AsyncIterator[str]:
+        """The chat model's answer as it is written (the text so far, each time it grows); `into` holds the
+        whole answer and its tokens at the end, when it has been stored."""
+        messages = await self._conversations.prompt(key, question, speaker)
+        async for text in self._gateway.chat_stream(messages, into):
+            yield text
+        into.text = into.text.strip()
+        await self._conversations.remember(key, question, into.text, speaker)
+
     async def answer_photo(
         self, key: ConversationKey, pictures: list[Picture], question: str, speaker: str = ""
     ) -> ChatReply:
@@ -62,22 +71,26 @@ class Assistant:
         await self._conversations.remember(key, photo_note(question, len(pictures)), reply.text, speaker)
         return reply
 
-    async def answer_voice(self, key: ConversationKey, recording: Recording, speaker: str = "") -> VoiceAnswer:
-        """Transcribe, ask the audio model with the conversation as context, and encode its WAV as a voice note."""
+    async def hear(self, recording: Recording) -> str:
+        """What was said in the recording (Whisper)."""
         transcript = await self._gateway.transcribe(recording.data, recording.filename, recording.content_type)
         if not transcript.text:
             raise NothingHeard()
-        messages = await self._conversations.prompt(key, transcript.text, speaker)
-        async with self._gateway.speak(messages) as read_answer, self._encoder.admission():
+        return transcript.text
+
+    async def answer_spoken(self, key: ConversationKey, question: str, speaker: str, voice: str) -> SpokenAnswer:
+        """The audio model's spoken answer, with the conversation as context, encoded as a voice note."""
+        messages = await self._conversations.prompt(key, question, speaker)
+        async with self._gateway.speak(messages, voice) as read_answer, self._encoder.admission():
             reply = await read_answer()
             clip = await self._encoder.wav_to_voice(reply.wav)
-        await self._conversations.remember(key, transcript.text, reply.transcript, speaker)
-        return VoiceAnswer(heard=transcript.text, said=reply.transcript, clip=clip, tokens=reply.tokens)
+        await self._conversations.remember(key, question, reply.transcript, speaker)
+        return SpokenAnswer(said=reply.transcript, clip=clip, tokens=reply.tokens)
 
 
-def default_question(language_code: str | None) -> str:
-    """"Describe this image", in the user's language as far as the bot speaks it."""
-    return _DESCRIBE["zh"] if (language_code or "").lower().startswith("zh") else _DESCRIBE["en"]
+def default_question() -> str:
+    """What a photo without a caption is taken to ask, in the user's language (the model answers in kind)."""
+    return _("Describe this image.")
 
 
 def photo_note(question: str, count: int) -> str:

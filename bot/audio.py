@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 from bot.errors import UserFacingError
+from bot.i18n import __
 
 with warnings.catch_warnings():
     # pydub warns at import when no ffmpeg is on PATH (we hand it the bundled binary explicitly below),
@@ -38,7 +39,7 @@ _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 class AudioError(UserFacingError):
     """Audio that cannot be turned into a voice message."""
 
-    user_message = "Sorry, I could not turn the answer into a voice message."
+    user_message = __("Sorry, I could not turn the answer into a voice message.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -52,12 +52,15 @@ class Settings(BaseSettings):
     WEBHOOK_PORT: int = Field(8080, ge=1, le=65535)
 
     LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
     FFMPEG_PATH: str = ""
 
     # --- tuning beyond the contract (documented in .env.example and the README) ---
     HISTORY_TURNS: int = Field(10, ge=0, description="earlier exchanges sent as context")
     MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest voice note accepted")
-    CHAT_TIMEOUT: float = Field(60.0, gt=0, description="seconds a text turn or a Midjourney call may take upstream")
+    CHAT_TIMEOUT: float = Field(
+        60.0, gt=0, description="seconds a text turn or a Midjourney call may take upstream"
+    )
     VOICE_TIMEOUT: float = Field(120.0, gt=0, description="seconds a voice turn may take upstream")
     IMAGE_TIMEOUT: float = Field(180.0, gt=0, description="seconds an image request may take upstream")
     GATEWAY_RETRIES: int = Field(2, ge=0, le=5, description="retries on 429/5xx/connection errors")
@@ -65,6 +68,7 @@ class Settings(BaseSettings):
     MAX_PARALLEL_GATEWAY_CALLS: int = Field(256, ge=1, description="gateway calls in flight at once")
     MAX_PARALLEL_ENCODES: int = Field(0, ge=0, description="ffmpeg conversions at once; 0: one per CPU core")
     SHUTDOWN_GRACE: float = Field(10.0, ge=0, description="seconds turns in flight may finish after SIGTERM")
+    STREAM_ANSWERS: bool = Field(True, description="show text answers as they are written")
     SYSTEM_PROMPT: str = (
         "You are a friendly, concise assistant in a Telegram chat. Answer in the language the user writes "
         "or speaks in."
@@ -104,6 +108,13 @@ class Settings(BaseSettings):
     def _not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("WEBHOOK_URL")
+    @classmethod
+    def _https_only(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError("must start with https:// (Telegram delivers webhooks over HTTPS only)")
         return value
 
     @model_validator(mode="after")

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.i18n import MODEL_LANGUAGE_NAMES, current_language
 from storage.history import HistoryEntry, HistoryRepository
 
 
@@ -29,7 +30,7 @@ class Conversations:
         """System prompt, the recent history, then the new question (with its images), in the chat-completions
         shape."""
         earlier = await self._history.recent(key.chat_id, key.thread_id, self._entries)
-        messages: list[dict[str, Any]] = [{"role": "system", "content": self._system_prompt}]
+        messages: list[dict[str, Any]] = [{"role": "system", "content": self._instructions()}]
         messages.extend({"role": entry.role, "content": _spoken_by(entry)} for entry in earlier)
         text = _spoken_by(HistoryEntry("user", question, speaker))
         if image_urls:
@@ -39,6 +40,13 @@ class Conversations:
         else:
             messages.append({"role": "user", "content": text})
         return messages
+
+    def _instructions(self) -> str:
+        language = MODEL_LANGUAGE_NAMES[current_language()]
+        return (
+            f"{self._system_prompt}\nThe user's language is {language}: answer in {language} unless they write "
+            "or speak to you in another language."
+        )
 
     async def remember(self, key: ConversationKey, question: str, answer: str, speaker: str = "") -> None:
         await self._history.append_exchange(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import binascii
 import contextlib
 import gc
-import binascii
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -16,44 +16,43 @@ import openai
 
 from bot.config import Settings
 from bot.errors import UserFacingError
+from bot.http_client import TRANSPORT_TIMEOUT
+from bot.i18n import __
 from bot.images import Picture, sniff_mime
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The SDK's own per-attempt timeout; the overall deadline of a turn is enforced around the whole call.
-_CONNECT_TIMEOUT = 10.0
-
 
 class GatewayError(UserFacingError):
     """A gateway call failed."""
 
-    user_message = "Sorry, the AI service failed to answer. Please try again in a moment."
+    user_message = __("Sorry, the AI service failed to answer. Please try again in a moment.")
 
 
 class GatewayTimeout(GatewayError):
-    user_message = "Sorry, the AI service took too long to answer. Please try again."
+    user_message = __("Sorry, the AI service took too long to answer. Please try again.")
 
 
 class GatewayBusy(GatewayError):
-    user_message = "Sorry, the AI service is busy right now. Please try again in a minute."
+    user_message = __("Sorry, the AI service is busy right now. Please try again in a minute.")
 
 
 class GatewayUnavailable(GatewayError):
-    user_message = "Sorry, the AI service is unavailable right now. Please try again later."
+    user_message = __("Sorry, the AI service is unavailable right now. Please try again later.")
 
 
 class GatewayRefused(GatewayError):
-    user_message = "Sorry, the AI service declined this request under its content rules. Try rephrasing it."
+    user_message = __("Sorry, the AI service declined this request under its content rules. Try rephrasing it.")
 
 
 class UnreadableRecording(GatewayError):
-    user_message = "I could not make sense of that recording: it may be damaged, or in a format I can't read."
+    user_message = __("I could not make sense of that recording: it may be damaged, or in a format I can't read.")
 
 
 class GatewayBadAnswer(GatewayError):
-    user_message = "Sorry, the AI service sent back an answer I could not use. Please try again."
+    user_message = __("Sorry, the AI service sent back an answer I could not use. Please try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +71,14 @@ class SpokenReply:
     transcript: str
     wav: bytes
     tokens: int
+
+
+@dataclass(slots=True)
+class StreamedReply:
+    """Filled in while an answer streams."""
+
+    text: str = ""
+    tokens: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +102,7 @@ class Gateway:
             base_url=settings.API_BASE_URL,
             http_client=http,
             max_retries=settings.GATEWAY_RETRIES,
-            timeout=httpx.Timeout(settings.CHAT_TIMEOUT, connect=_CONNECT_TIMEOUT),
+            timeout=TRANSPORT_TIMEOUT,
         )
         # Never resend an image request: the first may have been made (and billed) after the connection broke.
         self._images = self._client.with_options(max_retries=0)
@@ -120,7 +127,7 @@ class Gateway:
             lambda: self._client.audio.transcriptions.with_raw_response.create(
                 model=self._settings.TRANSCRIBE_MODEL,
                 file=(filename, audio, content_type),
-                timeout=self._settings.VOICE_TIMEOUT,
+                timeout=TRANSPORT_TIMEOUT,
             ),
             read,
         )
@@ -149,10 +156,46 @@ class Gateway:
             lambda: self._client.chat.completions.with_raw_response.create(
                 model=model,
                 messages=list(messages),  # type: ignore[arg-type]
-                timeout=self._settings.CHAT_TIMEOUT,
+                timeout=TRANSPORT_TIMEOUT,
             ),
             read,
         )
+
+    async def chat_stream(self, messages: ChatMessages, into: StreamedReply) -> AsyncIterator[str]:
+        """The chat model's answer as it is written: yields the text so far after each piece; `into` holds the
+        whole text and the tokens once the iteration ends."""
+        deadline = asyncio.get_running_loop().time() + self._settings.CHAT_TIMEOUT
+        async with self._translated("chat", None) as attempt:
+            # Each wait has the deadline, rather than one timeout around the whole loop: a timeout must not
+            # span the yields, where the caller's own work runs.
+            async with asyncio.timeout_at(deadline), self._slots:
+                raw = await self._client.chat.completions.with_raw_response.create(
+                    model=self._settings.CHAT_MODEL,
+                    messages=list(messages),  # type: ignore[arg-type]
+                    stream=True,
+                    stream_options={"include_usage": True},
+                    timeout=TRANSPORT_TIMEOUT,
+                )
+            attempt.request_id = raw.headers.get("x-request-id") or "-"
+            stream = raw.parse()
+            chunks = stream.__aiter__()
+            try:
+                while True:
+                    async with asyncio.timeout_at(deadline):
+                        try:
+                            chunk = await chunks.__anext__()
+                        except StopAsyncIteration:
+                            break
+                    into.tokens = _total_tokens(chunk) or into.tokens
+                    choices = getattr(chunk, "choices", None) or []
+                    piece = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
+                    if isinstance(piece, str) and piece:
+                        into.text += piece
+                        yield into.text
+            finally:
+                await stream.close()
+            if not into.text.strip():
+                raise GatewayBadAnswer("streamed answer without text")
 
     @contextlib.asynccontextmanager
     async def speak(
@@ -170,7 +213,7 @@ class Gateway:
             modalities=["text", "audio"],
             audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
             messages=list(messages),  # type: ignore[arg-type]
-            timeout=self._settings.VOICE_TIMEOUT,
+            timeout=TRANSPORT_TIMEOUT,
         )
         async with self._translated("speak", self._settings.VOICE_TIMEOUT) as attempt:
             async with self._slots:
@@ -200,7 +243,7 @@ class Gateway:
                 model=self._settings.IMAGE_MODEL,
                 prompt=prompt,
                 n=1,
-                timeout=self._settings.IMAGE_TIMEOUT,
+                timeout=TRANSPORT_TIMEOUT,
                 **self._b64_option(),
             ),
         )
@@ -214,7 +257,7 @@ class Gateway:
                 model=self._settings.IMAGE_MODEL,
                 image=files if len(files) > 1 else files[0],
                 prompt=prompt,
-                timeout=self._settings.IMAGE_TIMEOUT,
+                timeout=TRANSPORT_TIMEOUT,
                 **self._b64_option(),
             ),
         )
@@ -237,9 +280,10 @@ class Gateway:
     async def _download(self, url: str) -> bytes:
         """Some gateways answer with a link instead of base64: fetch it with the shared client."""
         try:
-            response = await self._http.get(url, timeout=self._settings.IMAGE_TIMEOUT)
+            async with asyncio.timeout(self._settings.IMAGE_TIMEOUT):
+                response = await self._http.get(url)
             response.raise_for_status()
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, TimeoutError) as error:
             log.warning("gateway image download failed: %s", type(error).__name__)
             raise GatewayUnavailable("image download failed") from None
         return response.content
@@ -259,8 +303,10 @@ class Gateway:
             return read(raw.parse())
 
     @contextlib.asynccontextmanager
-    async def _translated(self, operation: str, deadline: float, request_id: str = "-") -> AsyncIterator[_Attempt]:
-        """The block under a deadline, its failures turned into GatewayErrors.
+    async def _translated(
+        self, operation: str, deadline: float | None, request_id: str = "-"
+    ) -> AsyncIterator[_Attempt]:
+        """The block under a deadline (None: the block keeps its own), its failures turned into GatewayErrors.
 
         Each failure is logged once here, with the status and the gateway's request id only: upstream bodies can
         echo prompts or keys and never go to the log or the user.
@@ -273,7 +319,7 @@ class Gateway:
             log.warning("gateway %s failed: %s request_id=%s", operation, error, attempt.request_id)
             raise
         except (TimeoutError, openai.APITimeoutError):
-            log.warning("gateway %s timed out after %.0fs", operation, deadline)
+            log.warning("gateway %s timed out", operation)
             raise GatewayTimeout(operation) from None
         except openai.APIStatusError as error:
             log.warning(

@@ -6,6 +6,11 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+# Only connecting is bounded at the socket level. Every call runs under its own overall deadline (asyncio.timeout
+# around it, retries included); aiohttp's per-read timer adds nothing to that, and it fired spuriously on a
+# keep-alive connection reused after a streamed answer, failing the next request within a millisecond.
+TRANSPORT_TIMEOUT = httpx.Timeout(None, connect=10.0)
+
 # aiohttp buffers up to twice this per response before it stops reading the socket. A spoken answer waiting
 # for an encoder then keeps 32 KB in the heap instead of 128 KB; the rest waits in the kernel's buffers.
 _READ_BUFFER = 16 * 1024
@@ -26,6 +31,6 @@ def build_http_client(max_connections: int) -> httpx.AsyncClient:
 
     return httpx.AsyncClient(
         transport=AiohttpTransport(client=session),
-        timeout=httpx.Timeout(60.0, connect=10.0),
+        timeout=TRANSPORT_TIMEOUT,
         follow_redirects=True,
     )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from bot.errors import Refusal
+from bot.i18n import __
 
 # What vision and image models accept, by MIME type, with the extension the upload is named by.
 ACCEPTED_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}
@@ -22,7 +23,9 @@ VISION_MAX_BYTES = 4 * 1024 * 1024
 TELEGRAM_PHOTO_LIMIT = 10 * 1024 * 1024
 
 
-UNREADABLE = Refusal("I can't read that image. Please send a JPEG, PNG or WebP picture, or send it as a photo.")
+UNREADABLE = Refusal(
+    __("I can't read that image. Please send a JPEG, PNG or WebP picture, or send it as a photo.")
+)
 
 
 @dataclass(frozen=True, slots=True)

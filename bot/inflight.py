@@ -14,10 +14,11 @@ from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject
 
 from bot.errors import Refusal, UserFacingError
+from bot.i18n import _, __
 
 log = logging.getLogger(__name__)
 
-STILL_WORKING = Refusal("I'm still working on your last request. Wait for it, or send /cancel to stop it.")
+STILL_WORKING = Refusal(__("I'm still working on your last request. Wait for it, or send /cancel to stop it."))
 
 
 class RequestCancelled(UserFacingError):
@@ -25,7 +26,7 @@ class RequestCancelled(UserFacingError):
 
     def __init__(self, what: str) -> None:
         super().__init__(what)
-        self.user_message = f"Stopped your {what}. Nothing was charged."
+        self.user_message = _("Stopped your {what}. Nothing was charged.").format(what=what)
 
 
 @dataclass
@@ -108,4 +109,3 @@ class RunningUpdates(BaseMiddleware):
         if unfinished:
             log.warning("cancelled %d updates still running after %.0fs", len(unfinished), grace)
             await asyncio.wait(unfinished, timeout=5)
-

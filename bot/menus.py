@@ -1,4 +1,5 @@
-"""The command menus Telegram shows: the user commands for everyone, and the admin commands for each admin."""
+"""The command menus Telegram shows, in English and Chinese: the user commands for everyone, and the admin
+commands in addition for each admin."""
 
 from __future__ import annotations
 
@@ -7,36 +8,51 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.utils.i18n import I18n
+
+from bot.i18n import CHINESE, ENGLISH, _
 
 log = logging.getLogger(__name__)
 
-USER_COMMANDS = [
-    BotCommand(command="imagine", description="Midjourney picture from a prompt"),
-    BotCommand(command="draw", description="Draw a picture from a description"),
-    BotCommand(command="edit", description="Change a photo (caption or reply)"),
-    BotCommand(command="blend", description="Blend 2-5 photos (album caption)"),
-    BotCommand(command="seed", description="Seed of a Midjourney picture (reply)"),
-    BotCommand(command="quota", description="Your use today"),
-    BotCommand(command="reset", description="Forget our conversation"),
-    BotCommand(command="cancel", description="Stop the request in progress"),
-    BotCommand(command="help", description="What I can do"),
-]
-ADMIN_COMMANDS = [
-    BotCommand(command="setquota", description="<user_id> <kind|all> <limit>"),
-    BotCommand(command="ban", description="<user_id>: no service"),
-    BotCommand(command="unban", description="<user_id>: service again"),
-    BotCommand(command="stats", description="Users, uses and tokens"),
-]
+
+def user_commands() -> list[BotCommand]:
+    return [
+        BotCommand(command="imagine", description=_("Midjourney picture from a prompt")),
+        BotCommand(command="draw", description=_("Draw a picture from a description")),
+        BotCommand(command="edit", description=_("Change a photo (caption or reply)")),
+        BotCommand(command="blend", description=_("Blend 2-5 photos (album caption)")),
+        BotCommand(command="seed", description=_("Seed of a Midjourney picture (reply)")),
+        BotCommand(command="quota", description=_("Your use today")),
+        BotCommand(command="settings", description=_("Voice and reply mode")),
+        BotCommand(command="lang", description=_("Language: English or 中文")),
+        BotCommand(command="reset", description=_("Forget our conversation")),
+        BotCommand(command="cancel", description=_("Stop the request in progress")),
+        BotCommand(command="help", description=_("What I can do")),
+    ]
 
 
-async def register_menus(bot: Bot, admin_ids: frozenset[int]) -> None:
-    """A failure here (an admin who never opened the bot has no chat yet) costs a menu, not the start-up."""
-    try:
-        await bot.set_my_commands(USER_COMMANDS, scope=BotCommandScopeDefault())
-    except TelegramAPIError as error:
-        log.warning("could not set the command menu: %s", type(error).__name__)
-    for admin_id in sorted(admin_ids):
+def admin_commands() -> list[BotCommand]:
+    return [
+        BotCommand(command="setquota", description=_("<user_id> <kind|all> <limit>")),
+        BotCommand(command="ban", description=_("<user_id>: no service")),
+        BotCommand(command="unban", description=_("<user_id>: service again")),
+        BotCommand(command="stats", description=_("Users, uses and tokens")),
+    ]
+
+
+async def register_menus(bot: Bot, i18n: I18n, admin_ids: frozenset[int]) -> None:
+    """English for everyone, Chinese for Chinese-speaking users. A failure here (an admin who never opened the bot
+    has no chat yet) costs a menu, not the start-up."""
+    for language in (ENGLISH, CHINESE):
+        code = None if language == ENGLISH else language  # no language_code: the menu for everyone else
+        with i18n.use_locale(language):
+            users, admins = user_commands(), user_commands() + admin_commands()
         try:
-            await bot.set_my_commands(USER_COMMANDS + ADMIN_COMMANDS, scope=BotCommandScopeChat(chat_id=admin_id))
+            await bot.set_my_commands(users, scope=BotCommandScopeDefault(), language_code=code)
         except TelegramAPIError as error:
-            log.warning("could not set the admin menu of %s: %s", admin_id, type(error).__name__)
+            log.warning("could not set the command menu: %s", type(error).__name__)
+        for admin_id in sorted(admin_ids):
+            try:
+                await bot.set_my_commands(admins, scope=BotCommandScopeChat(chat_id=admin_id), language_code=code)
+            except TelegramAPIError as error:
+                log.warning("could not set the admin menu of %s: %s", admin_id, type(error).__name__)

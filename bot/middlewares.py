@@ -10,10 +10,11 @@ from aiogram.enums import ChatType
 from aiogram.types import TelegramObject, Update, User
 
 from bot.admin import Administration
+from bot.i18n import __
 from bot.quotas import utc_today
 from storage.users import UserRepository
 
-BANNED_NOTICE = "You can't use this bot."
+BANNED_NOTICE = __("You can't use this bot.")
 
 
 class KnownUsers(BaseMiddleware):
@@ -58,11 +59,11 @@ class BanGate(BaseMiddleware):
             return await handler(event, data)
         assert isinstance(event, Update)
         if event.callback_query is not None:
-            await event.callback_query.answer(BANNED_NOTICE, show_alert=True)
+            await event.callback_query.answer(str(BANNED_NOTICE), show_alert=True)
         elif (
             event.message is not None
             and event.message.chat.type == ChatType.PRIVATE
             and await self._admin.claim_ban_notice(user.id)
         ):
-            await event.message.answer(BANNED_NOTICE)
+            await event.message.answer(str(BANNED_NOTICE))
         return None

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from babel.support import LazyProxy
 
 from bot.config import Settings
 from bot.errors import UserFacingError
+from bot.i18n import _, __
 
 log = logging.getLogger(__name__)
 
@@ -20,30 +22,32 @@ log = logging.getLogger(__name__)
 _ACCEPTED = {1, 21, 22}
 _FINISHED = {"SUCCESS", "FAILURE", "CANCEL"}
 _PROGRESS = re.compile(r"(\d{1,3})")
+_NOT_ACCEPTED = __("Midjourney could not accept this request as it is. Check the prompt and try again.")
+_UNKNOWN_PICTURE = __("Midjourney no longer knows that picture; it may be too old.")
 
 
 class MidjourneyError(UserFacingError):
-    user_message = "Sorry, Midjourney could not take this request. Please try again later."
+    user_message = __("Sorry, Midjourney could not take this request. Please try again later.")
 
 
 class MidjourneyRejected(MidjourneyError):
     """The request itself was refused (a banned word, an invalid prompt): trying again will not help."""
 
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
+    def __init__(self, user_message: str | LazyProxy) -> None:
+        super().__init__(str(user_message))
         self.user_message = user_message
 
 
 class MidjourneyBusy(MidjourneyError):
-    user_message = "Midjourney is busy right now (its queue is full). Please try again in a few minutes."
+    user_message = __("Midjourney is busy right now (its queue is full). Please try again in a few minutes.")
 
 
 class MidjourneyUnavailable(MidjourneyError):
-    user_message = "Sorry, Midjourney is unavailable right now. Please try again later."
+    user_message = __("Sorry, Midjourney is unavailable right now. Please try again later.")
 
 
 class MidjourneyBadAnswer(MidjourneyError):
-    user_message = "Sorry, Midjourney sent back something I could not use. Please try again."
+    user_message = __("Sorry, Midjourney sent back something I could not use. Please try again.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,16 +140,17 @@ class Midjourney:
     async def seed(self, task_id: str) -> str:
         answer = await self._call("GET", f"/mj/task/{task_id}/image-seed")
         if not isinstance(answer, dict) or answer.get("code") != 1 or not answer.get("result"):
-            raise MidjourneyRejected("Midjourney has no seed for this picture (yet).")
+            raise MidjourneyRejected(__("Midjourney has no seed for this picture (yet)."))
         return str(answer["result"])
 
     async def download(self, url: str) -> bytes:
         """A task's image. The key goes only to the gateway itself, never to a CDN the image may live on."""
         headers = self._headers if url.startswith(self._base + "/") else None
         try:
-            response = await self._http.get(url, headers=headers, timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                response = await self._http.get(url, headers=headers)
             response.raise_for_status()
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, TimeoutError) as error:
             log.warning("midjourney image download failed: %s", type(error).__name__)
             raise MidjourneyUnavailable("image download failed") from None
         return response.content
@@ -161,22 +166,25 @@ class Midjourney:
         properties = answer.get("properties") if isinstance(answer.get("properties"), dict) else {}
         if code == 24:
             word = str(properties.get("bannedWord") or "").strip()
-            said = f"the word “{word}” is not allowed" if word else "it contains a word that is not allowed"
-            raise MidjourneyRejected(f"Midjourney refused this prompt: {said}. Please rephrase it.")
+            if word:
+                raise MidjourneyRejected(
+                    _(
+                        "Midjourney refused this prompt: the word “{word}” is not allowed. Please rephrase it."
+                    ).format(word=word)
+                )
+            raise MidjourneyRejected(__("Midjourney refused this prompt: it contains a word that is not allowed."))
         if code == 23:
             raise MidjourneyBusy("queue full")
         if code == 4:
-            raise MidjourneyRejected("Midjourney could not accept this request as it is. Check the prompt and try again.")
+            raise MidjourneyRejected(_NOT_ACCEPTED)
         if code == 3:
-            raise MidjourneyRejected("Midjourney no longer knows that picture; it may be too old.")
+            raise MidjourneyRejected(_UNKNOWN_PICTURE)
         raise MidjourneyUnavailable(f"code {code}")
 
     async def _call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
         try:
             async with asyncio.timeout(self._timeout), self._slots:
-                response = await self._http.request(
-                    verb, self._base + path, json=body, headers=self._headers, timeout=self._timeout
-                )
+                response = await self._http.request(verb, self._base + path, json=body, headers=self._headers)
         except (httpx.TimeoutException, TimeoutError):
             log.warning("midjourney %s %s timed out", verb, path)
             raise MidjourneyUnavailable("timeout") from None
@@ -205,7 +213,7 @@ class Midjourney:
         if "quota_not_enough" in description:
             return MidjourneyUnavailable("the gateway account is out of credit")
         if "not_found" in description or "no_found" in description:
-            return MidjourneyRejected("Midjourney no longer knows that picture; it may be too old.")
+            return MidjourneyRejected(_UNKNOWN_PICTURE)
         if response.status_code >= 500:
             return MidjourneyUnavailable(f"status {response.status_code}")
-        return MidjourneyRejected("Midjourney could not accept this request as it is. Check the prompt and try again.")
+        return MidjourneyRejected(_NOT_ACCEPTED)

@@ -4,21 +4,24 @@ moment the gateway accepts, and the task is handed to the tracker."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiogram.exceptions import TelegramAPIError
 
 from bot.errors import Refusal
+from bot.i18n import _, __, current_language
 from bot.inflight import HeavyWork
+from bot.logs import log_turn
 from bot.midjourney import Midjourney
 from bot.mj_tracker import MidjourneyTracker
-from bot.quotas import Quotas, Use
+from bot.quotas import QuotaExceeded, Quotas, Use
 from storage.midjourney import PAID_KIND, MidjourneyRepository, MjButtonRow, NewMjTask
 
 log = logging.getLogger(__name__)
 
-STALE_BUTTON = Refusal("This button no longer works. Start again with /imagine.")
+STALE_BUTTON = Refusal(__("This button no longer works. Start again with /imagine."))
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,9 @@ class PressTicket:
 
 class ButtonBusy(Refusal):
     def __init__(self, label: str) -> None:
-        super().__init__(f"{label} is already on its way; it will appear here when Midjourney is done.")
+        super().__init__(
+            _("{label} is already on its way; it will appear here when Midjourney is done.").format(label=label)
+        )
 
 
 class MidjourneyJobs:
@@ -96,7 +101,7 @@ class MidjourneyJobs:
                 prompt,
                 lambda: self._mj.action(button.task_id, button.custom_id),
                 pressed_button=button.key,
-                headline=f"⏳ {button.label}: queued…",
+                headline=_("⏳ {label}: queued…").format(label=button.label),
             )
         except BaseException:
             await self._repo.free_button(button.key)
@@ -110,14 +115,17 @@ class MidjourneyJobs:
     async def seed(self, chat_id: int, message_id: int) -> str:
         row = await self._repo.task_of_result(chat_id, message_id)
         if row is None:
-            raise Refusal("Reply /seed to one of my Midjourney pictures to get its seed.")
+            raise Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
         return await self._mj.seed(row.task_id)
 
-    async def _start(
-        self, origin: Origin, kind: str, prompt: str, submit: Callable[[], Awaitable[str]]
-    ) -> str:
-        use = await self._quotas.reserve(origin.user_id, PAID_KIND)
-        return await self._submit(origin, use, kind, prompt, submit)
+    async def _start(self, origin: Origin, kind: str, prompt: str, submit: Callable[[], Awaitable[str]]) -> str:
+        started = time.monotonic()
+        try:
+            use = await self._quotas.reserve(origin.user_id, PAID_KIND)
+        except QuotaExceeded:
+            log_turn(origin.user_id, PAID_KIND, "over_quota", started)
+            raise
+        return await self._submit(origin, use, kind, prompt, submit, started=started)
 
     async def _submit(
         self,
@@ -127,14 +135,17 @@ class MidjourneyJobs:
         prompt: str,
         submit: Callable[[], Awaitable[str]],
         pressed_button: str | None = None,
-        headline: str = "⏳ Queued…",
+        headline: str = "",
+        started: float | None = None,
     ) -> str:
         """Submit with the use reserved; count it once the gateway accepts, give it back if it does not."""
+        started = started or time.monotonic()
         try:
-            async with self._heavy.hold(origin.user_id, "Midjourney request"):
+            async with self._heavy.hold(origin.user_id, _("Midjourney request")):
                 task_id = await submit()
-        except BaseException:
+        except BaseException as error:
             await self._quotas.release(use)
+            log_turn(origin.user_id, PAID_KIND, type(error).__name__, started)
             raise
         task = NewMjTask(
             task_id=task_id,
@@ -145,10 +156,12 @@ class MidjourneyJobs:
             kind=kind,
             prompt=prompt,
             pressed_button=pressed_button,
+            locale=current_language(),
         )
         await self._repo.create_charged(task, use.reservation_id, use.day)
+        log_turn(origin.user_id, PAID_KIND, "submitted", started)
         try:
-            await self._tracker.announce(task, headline)
+            await self._tracker.announce(task, headline or _("⏳ Queued…"))
         except TelegramAPIError as error:
             # The job runs and is tracked; the tracker sends a status message when it has news.
             log.warning("could not announce midjourney task %s: %s", task_id, type(error).__name__)

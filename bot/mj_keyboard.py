@@ -51,10 +51,7 @@ def keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
     labels = [label for _, label in buttons]
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [
-                InlineKeyboardButton(text=labels[i], callback_data=MjPress(key=buttons[i][0]).pack())
-                for i in row
-            ]
+            [InlineKeyboardButton(text=labels[i], callback_data=MjPress(key=buttons[i][0]).pack()) for i in row]
             for row in button_rows(labels)
         ]
     )

@@ -13,10 +13,12 @@ from collections.abc import Awaitable
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, ReplyParameters
+from aiogram.utils.i18n import I18n
 from PIL import Image
 
 from bot.config import Settings
 from bot.errors import UserFacingError
+from bot.i18n import _
 from bot.images import TELEGRAM_PHOTO_LIMIT, sniff_mime
 from bot.midjourney import Midjourney, MidjourneyError, MjTask
 from bot.mj_keyboard import keyboard
@@ -37,8 +39,11 @@ _MODAL_ANSWERED = "MODAL_ANSWERED"
 
 
 class MidjourneyTracker:
-    def __init__(self, bot: Bot, midjourney: Midjourney, repository: MidjourneyRepository, settings: Settings) -> None:
+    def __init__(
+        self, bot: Bot, midjourney: Midjourney, repository: MidjourneyRepository, settings: Settings, i18n: I18n
+    ) -> None:
         self._bot = bot
+        self._i18n = i18n
         self._mj = midjourney
         self._repo = repository
         self._interval = settings.MJ_POLL_INTERVAL
@@ -101,16 +106,28 @@ class MidjourneyTracker:
         await asyncio.gather(*(self._follow(row, found.get(row.task_id)) for row in rows))
 
     async def _follow(self, row: MjTaskRow, task: MjTask | None) -> None:
+        # Each task speaks the language of whoever asked for it (gather runs this in a task of its own).
+        self._i18n.current_locale = row.locale
         async with self._slots:
             try:
                 if task is not None and task.status == "SUCCESS":
                     await self._deliver(row, task)
                 elif task is not None and task.status in ("FAILURE", "CANCEL"):
-                    reason = f": {shorten(task.fail_reason, 200)}" if task.fail_reason else ""
-                    await self._fail(row, f"❌ Midjourney could not finish this picture{escape(reason)}.")
+                    if task.fail_reason:
+                        text = _("❌ Midjourney could not finish this picture: {reason}").format(
+                            reason=escape(shorten(task.fail_reason, 200))
+                        )
+                    else:
+                        text = _("❌ Midjourney could not finish this picture.")
+                    await self._fail(row, text)
                 elif time.time() - row.created_at > self._timeout:
                     minutes = max(1, round(self._timeout / 60))
-                    await self._fail(row, f"⌛ Midjourney did not finish this picture within {minutes} min.")
+                    await self._fail(
+                        row,
+                        _("⌛ Midjourney did not finish this picture within {minutes} min.").format(
+                            minutes=minutes
+                        ),
+                    )
                 elif task is not None and task.status == "MODAL":
                     await self._answer_modal(row, task)
                 elif task is not None:
@@ -126,7 +143,11 @@ class MidjourneyTracker:
         shown = "" if task.status in _WAITING else task.status
         if (shown, task.progress) == (row.shown_status, row.shown_progress) or not self._may_edit(row.chat_id):
             return
-        headline = "⏳ Queued…" if task.status in _WAITING else f"🎨 Drawing… {task.progress}%"
+        headline = (
+            _("⏳ Queued…")
+            if task.status in _WAITING
+            else _("🎨 Drawing… {progress}%").format(progress=task.progress)
+        )
         text = _status_text(headline, row.prompt)
         preview = await self._preview(task) if task.status == "IN_PROGRESS" else None
         if preview is not None:
@@ -158,7 +179,9 @@ class MidjourneyTracker:
         photo = BufferedInputFile(image, filename="preview.jpg")
         if row.shown_image and row.status_message_id is not None:
             media = InputMediaPhoto(media=photo, caption=caption)
-            if await _edited(self._bot.edit_message_media(media, chat_id=row.chat_id, message_id=row.status_message_id)):
+            if await _edited(
+                self._bot.edit_message_media(media, chat_id=row.chat_id, message_id=row.status_message_id)
+            ):
                 return
         # A text message cannot become a photo (and a deleted one cannot be edited): send a new one.
         sent = await self._bot.send_photo(
@@ -171,7 +194,9 @@ class MidjourneyTracker:
     async def _edit_status(self, row: MjTaskRow, text: str) -> None:
         assert row.status_message_id is not None
         if row.shown_image:
-            edit = self._bot.edit_message_caption(chat_id=row.chat_id, message_id=row.status_message_id, caption=text)
+            edit = self._bot.edit_message_caption(
+                chat_id=row.chat_id, message_id=row.status_message_id, caption=text
+            )
         else:
             edit = self._bot.edit_message_text(text, chat_id=row.chat_id, message_id=row.status_message_id)
         if not await _edited(edit):
@@ -207,7 +232,7 @@ class MidjourneyTracker:
     async def _fail(self, row: MjTaskRow, text: str) -> None:
         if not await self._repo.fail_and_refund(row.task_id):
             return
-        message = f"{text}\nYour imagine use was given back."
+        message = text + "\n" + _("Your imagine use was given back.")
         if row.status_message_id is not None:
             with contextlib.suppress(TelegramBadRequest):
                 if row.shown_image:
@@ -215,7 +240,9 @@ class MidjourneyTracker:
                         chat_id=row.chat_id, message_id=row.status_message_id, caption=message
                     )
                 else:
-                    await self._bot.edit_message_text(message, chat_id=row.chat_id, message_id=row.status_message_id)
+                    await self._bot.edit_message_text(
+                        message, chat_id=row.chat_id, message_id=row.status_message_id
+                    )
                 return
         await self._bot.send_message(
             row.chat_id, message, message_thread_id=row.thread_id or None, reply_parameters=_reply_to(row)
@@ -226,12 +253,14 @@ class MidjourneyTracker:
         if row.shown_status == _MODAL_ANSWERED:
             return  # answered already; the gateway has not moved on yet
         if not row.prompt:
-            await self._fail(row, "⚠️ This Midjourney button asks for a prompt, and this picture has none to give.")
+            await self._fail(
+                row, _("⚠️ This Midjourney button asks for a prompt, and this picture has none to give.")
+            )
             return
         try:
             new_id = await self._mj.modal(task.id, row.prompt)
         except UserFacingError as error:
-            await self._fail(row, f"⚠️ {error.user_message}")
+            await self._fail(row, f"⚠️ {escape(str(error.user_message))}")
             return
         if new_id != row.task_id:
             await self._repo.rename(row.task_id, new_id)

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
 from bot.errors import UserFacingError
+from bot.i18n import _
+from bot.logs import log_turn
 from storage.usage import UNLIMITED, UsageRepository
+
+
+def _outcome(error: BaseException) -> str:
+    """The error's class name: what went wrong, never its text (which may hold what the user said)."""
+    return "cancelled" if isinstance(error, asyncio.CancelledError) else type(error).__name__
 
 
 def utc_today() -> str:
@@ -27,9 +35,12 @@ class QuotaExceeded(UserFacingError):
 
     @property
     def user_message(self) -> str:  # type: ignore[override]
+        # The kind keeps its own name in every language: it is the name /quota and the admins use.
         if self.limit == 0:
-            return f"{self.kind} is not available to you: your daily limit is 0."
-        return f"Daily limit reached for {self.kind}: {self.limit} per day. It resets at 00:00 UTC; see /quota."
+            return _("{kind} is not available to you: your daily limit is 0.").format(kind=self.kind)
+        return _("Daily limit reached for {kind}: {limit} per day. It resets at 00:00 UTC; see /quota.").format(
+            kind=self.kind, limit=self.limit
+        )
 
 
 @dataclass(slots=True)
@@ -55,9 +66,7 @@ class QuotaLine:
 
 
 class Quotas:
-    def __init__(
-        self, usage: UsageRepository, settings: Settings, today: Callable[[], str] = utc_today
-    ) -> None:
+    def __init__(self, usage: UsageRepository, settings: Settings, today: Callable[[], str] = utc_today) -> None:
         self._usage = usage
         self._settings = settings
         self._today = today
@@ -82,15 +91,22 @@ class Quotas:
         """Reserve a use for the block; commit it when the block succeeds, release it when it raises.
 
         The release is shielded so that a cancelled request (the user's /cancel, shutdown) still gives
-        the use back.
+        the use back. Every turn ends in one log line here, whatever its outcome.
         """
-        use = await self.reserve(user_id, kind)
+        started = time.monotonic()
+        try:
+            use = await self.reserve(user_id, kind)
+        except QuotaExceeded:
+            log_turn(user_id, kind, "over_quota", started)
+            raise
         try:
             yield use
-        except BaseException:
+        except BaseException as error:
             await asyncio.shield(self.release(use))
+            log_turn(user_id, kind, _outcome(error), started)
             raise
         await asyncio.shield(self.commit(use))
+        log_turn(user_id, kind, "ok", started, use.tokens)
 
     async def report(self, user_id: int) -> list[QuotaLine]:
         """Today's use against the limit, for every kind. A use in flight counts: it holds its place under the

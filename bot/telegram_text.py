@@ -44,15 +44,20 @@ def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     parts: list[str] = []
     rest = text.strip()
     while rest:
-        fit = _fitting_prefix(rest, limit)
-        if fit >= len(rest):
-            parts.append(rest)
-            break
-        cut = _best_cut(rest, fit)
-        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        part, offset = first_part(rest, limit)
         if part:
             parts.append(part)
+        rest = rest[offset:].lstrip()
     return parts
+
+
+def first_part(text: str, limit: int = MESSAGE_LIMIT) -> tuple[str, int]:
+    """The first part of `text` that fits, and the offset in `text` where the rest begins (len(text) if none)."""
+    fit = _fitting_prefix(text, limit)
+    if fit >= len(text):
+        return text.strip(), len(text)
+    cut = _best_cut(text, fit)
+    return text[:cut].strip(), cut
 
 
 def _best_cut(text: str, fit: int) -> int:

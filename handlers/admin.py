@@ -12,17 +12,20 @@ from aiogram.types import Message
 from bot.admin import Administration, Stats
 from bot.config import QUOTA_KINDS
 from bot.errors import Refusal
+from bot.i18n import _, __
 from bot.quotas import Quotas
 from bot.telegram_text import escape
 from handlers.commands import format_quota_table
 
 SETQUOTA_USAGE = Refusal(
-    "Usage: /setquota <user_id> <kind|all> <limit> (kinds: chat, voice, vision, edit, draw, imagine; "
-    "limit -1 = unlimited, 0 = none), or reply to the user's message with /setquota <kind|all> <limit>"
+    __(
+        "Usage: /setquota <user_id> <kind|all> <limit> (kinds: chat, voice, vision, edit, draw, imagine; "
+        "limit -1 = unlimited, 0 = none), or reply to the user's message with /setquota <kind|all> <limit>"
+    )
 )
-QUOTA_USAGE = Refusal("Usage: /quota for your own use, or /quota <user_id> (admins)")
-BAN_USAGE = Refusal("Usage: /ban <user_id>, or reply to the user's message with /ban")
-UNBAN_USAGE = Refusal("Usage: /unban <user_id>, or reply to the user's message with /unban")
+QUOTA_USAGE = Refusal(__("Usage: /quota for your own use, or /quota <user_id> (admins)"))
+BAN_USAGE = Refusal(__("Usage: /ban <user_id>, or reply to the user's message with /ban"))
+UNBAN_USAGE = Refusal(__("Usage: /unban <user_id>, or reply to the user's message with /unban"))
 
 # Telegram user ids are positive and fit in 52 bits; limits beyond a million a day mean a typo.
 _USER_ID = re.compile(r"[1-9][0-9]{0,15}")  # ASCII digits only: int() would read any script's digits
@@ -89,35 +92,42 @@ async def set_quota(message: Message, command: CommandObject, admin: Administrat
     admin.require_admin(_who(message))  # non-admins learn nothing, not even whether their arguments were right
     target, kinds, limit = parse_setquota(command.args or "", replied_user(message))
     await admin.set_quota(_who(message), target, kinds, limit)
-    shown = "unlimited" if limit == -1 else f"{limit} per day"
-    await message.answer(f"✅ {', '.join(kinds)} limit for <code>{target}</code> is now {shown}.")
+    shown = _("unlimited") if limit == -1 else _("{limit} per day").format(limit=limit)
+    await message.answer(
+        _("✅ {kinds} limit for <code>{user}</code> is now {shown}.").format(
+            kinds=", ".join(kinds), user=target, shown=shown
+        )
+    )
 
 
 async def show_quota(message: Message, command: CommandObject, admin: Administration, quotas: Quotas) -> None:
     """Everyone's own /quota; with a target, the admins' view of someone else's."""
     if not (command.args or "").strip():
         lines = await quotas.report(_who(message))
-        await message.answer("<b>Your use today</b> (resets at 00:00 UTC)\n" + format_quota_table(lines))
+        await message.answer(_("<b>Your use today</b> (resets at 00:00 UTC)") + "\n" + format_quota_table(lines))
         return
     admin.require_admin(_who(message))
     target = parse_target(command.args or "", None, QUOTA_USAGE)
     name, lines = await admin.quota_of(_who(message), target)
-    who = f"{escape(name)} (<code>{target}</code>)" if name else f"<code>{target}</code> (not seen yet)"
-    await message.answer(f"<b>Use today of {who}</b>\n" + format_quota_table(lines))
+    if name:
+        who = f"{escape(name)} (<code>{target}</code>)"
+    else:
+        who = _("<code>{user}</code> (not seen yet)").format(user=target)
+    await message.answer(_("<b>Use today of {who}</b>").format(who=who) + "\n" + format_quota_table(lines))
 
 
 async def ban(message: Message, command: CommandObject, admin: Administration) -> None:
     admin.require_admin(_who(message))
     target = parse_target(command.args or "", replied_user(message), BAN_USAGE)
     await admin.ban(_who(message), target)
-    await message.answer(f"🚫 <code>{target}</code> is banned: no service from now on.")
+    await message.answer(_("🚫 <code>{user}</code> is banned: no service from now on.").format(user=target))
 
 
 async def unban(message: Message, command: CommandObject, admin: Administration) -> None:
     admin.require_admin(_who(message))
     target = parse_target(command.args or "", replied_user(message), UNBAN_USAGE)
     await admin.unban(_who(message), target)
-    await message.answer(f"✅ <code>{target}</code> can use the bot again.")
+    await message.answer(_("✅ <code>{user}</code> can use the bot again.").format(user=target))
 
 
 async def show_stats(message: Message, admin: Administration) -> None:
@@ -125,12 +135,14 @@ async def show_stats(message: Message, admin: Administration) -> None:
 
 
 def format_stats(stats: Stats) -> str:
-    rows = [f"{'kind':<8} {'today':>6} {'month':>6} {'tokens today':>13} {'tokens month':>13}"]
+    kind, today, month = _("kind"), _("today"), _("month")
+    tokens_today, tokens_month = _("tokens today"), _("tokens month")
+    rows = [f"{kind:<8} {today:>6} {month:>6} {tokens_today:>13} {tokens_month:>13}"]
     for kind in stats.kinds:
         rows.append(
             f"{kind.kind:<8} {kind.today:>6} {kind.month:>6} {kind.tokens_today:>13} {kind.tokens_month:>13}"
         )
-    return (
-        f"<b>Statistics</b> (UTC)\nusers: {stats.users}\nactive today: {stats.active_today}\n"
-        "<pre>" + "\n".join(rows) + "</pre>"
+    heading = _("<b>Statistics</b> (UTC)\nusers: {users}\nactive today: {active}").format(
+        users=stats.users, active=stats.active_today
     )
+    return heading + "\n<pre>" + "\n".join(rows) + "</pre>"

@@ -7,11 +7,12 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.conversations import Conversations
+from bot.i18n import _, __
 from bot.inflight import HeavyWork
 from bot.quotas import QuotaLine
 from handlers.context import conversation_key
 
-GUIDE = """<b>Hi! I'm your voice-first AI assistant.</b>
+GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
 
 🎙 <b>Send a voice note</b> (or an audio file, or a round video) and I answer with a voice message, its words underneath.
 💬 <b>Type</b> and I answer in text. I remember our conversation until you say /reset.
@@ -26,9 +27,11 @@ GUIDE = """<b>Hi! I'm your voice-first AI assistant.</b>
 /reset — forget our conversation
 /quota — what you have used today
 /cancel — stop the request I'm working on
+/settings — reply voice, and whether I answer in voice or text
+/lang — English or 中文
 /help — this guide
 
-In groups, mention me or reply to my messages."""
+In groups, mention me or reply to my messages.""")
 
 
 def build_router() -> Router:
@@ -41,26 +44,27 @@ def build_router() -> Router:
 
 
 async def show_guide(message: Message) -> None:
-    await message.answer(GUIDE)
+    await message.answer(str(GUIDE))
 
 
 async def reset_conversation(message: Message, conversations: Conversations) -> None:
     await conversations.forget(conversation_key(message))
-    await message.answer("Done: I have forgotten our conversation. What shall we talk about?")
+    await message.answer(_("Done: I have forgotten our conversation. What shall we talk about?"))
 
 
 async def cancel_request(message: Message, heavy: HeavyWork) -> None:
     """The stopped request itself tells the user (it knows what it gave back); here only the empty case."""
     assert message.from_user is not None
     if heavy.cancel(message.from_user.id) is None:
-        await message.answer("There is nothing to cancel: I'm not working on anything for you.")
+        await message.answer(_("There is nothing to cancel: I'm not working on anything for you."))
 
 
 def format_quota_table(lines: list[QuotaLine]) -> str:
     """A monospaced table: kind, used, limit ("unlimited" for -1)."""
     width = max(len(line.kind) for line in lines)
-    rows = [f"{'kind'.ljust(width)}  used  limit"]
+    kind, used, limit_heading = _("kind"), _("used"), _("limit")
+    rows = [f"{kind.ljust(width)}  {used}  {limit_heading}"]
     for line in lines:
-        limit = "unlimited" if line.unlimited else str(line.limit)
+        limit = _("unlimited") if line.unlimited else str(line.limit)
         rows.append(f"{line.kind.ljust(width)}  {str(line.used).rjust(4)}  {limit}")
     return "<pre>" + "\n".join(rows) + "</pre>"

@@ -6,14 +6,21 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
 from bot.errors import Refusal
+from bot.i18n import _
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 
 def too_big(size: int | None) -> Refusal:
-    shown = f" ({size / 1024 / 1024:.0f} MB)" if size else ""
+    if size is None:
+        return Refusal(
+            _("That file is too large. Telegram lets me download files of up to 20 MB; please send a smaller one.")
+        )
     return Refusal(
-        f"That file is too large{shown}. Telegram lets me download files of up to 20 MB; please send a smaller one."
+        _(
+            "That file is too large ({size} MB). Telegram lets me download files of up to 20 MB; "
+            "please send a smaller one."
+        ).format(size=round(size / 1024 / 1024))
     )
 
 

@@ -10,6 +10,7 @@ from aiogram.utils.chat_action import ChatActionSender
 from bot.config import Settings
 from bot.errors import Refusal
 from bot.gateway import Gateway, image_prompt_limit
+from bot.i18n import _, __
 from bot.images import editable
 from bot.inflight import HeavyWork
 from bot.quotas import Quotas
@@ -17,10 +18,12 @@ from bot.telegram_text import escape, shorten
 from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
 from handlers.replies import answer_picture
 
-DRAW_USAGE = Refusal("Tell me what to draw: /draw <description>, e.g. /draw a red fox in the snow")
+DRAW_USAGE = Refusal(__("Tell me what to draw: /draw <description>, e.g. /draw a red fox in the snow"))
 EDIT_USAGE = Refusal(
-    "Tell me what to change: send a photo with the caption /edit <change>, or reply to a photo with "
-    "/edit <change>, e.g. /edit make it a watercolor"
+    __(
+        "Tell me what to change: send a photo with the caption /edit <change>, or reply to a photo with "
+        "/edit <change>, e.g. /edit make it a watercolor"
+    )
 )
 
 
@@ -37,7 +40,11 @@ def _prompt(command: CommandObject, usage: Refusal, settings: Settings) -> str:
         raise usage
     limit = image_prompt_limit(settings.IMAGE_MODEL)
     if len(prompt) > limit:
-        raise Refusal(f"That description is {len(prompt)} characters long; the image model takes at most {limit}.")
+        raise Refusal(
+            _("That description is {length} characters long; the image model takes at most {limit}.").format(
+                length=len(prompt), limit=limit
+            )
+        )
     return prompt
 
 
@@ -56,7 +63,7 @@ async def draw_picture(
         async with ChatActionSender.upload_photo(
             bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
         ):
-            async with heavy.hold(message.from_user.id, "drawing"):
+            async with heavy.hold(message.from_user.id, _("drawing")):
                 result = await gateway.draw(prompt)
             await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
 
@@ -86,7 +93,7 @@ async def edit_picture(
         async with ChatActionSender.upload_photo(
             bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
         ):
-            async with heavy.hold(message.from_user.id, "photo edit"):
+            async with heavy.hold(message.from_user.id, _("photo edit")):
                 pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
                 result = await gateway.edit(pictures, prompt)
             await answer_picture(message, result.picture)

@@ -10,12 +10,13 @@ from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 
 from bot.errors import UserFacingError
+from bot.i18n import __
 from bot.mj_tracker import MidjourneyTracker
 from bot.telegram_text import escape
 
 log = logging.getLogger(__name__)
 
-UNEXPECTED = "Sorry, something went wrong on my side. Please try again."
+UNEXPECTED = __("Sorry, something went wrong on my side. Please try again.")
 
 
 def build_router() -> Router:
@@ -31,7 +32,7 @@ async def explain_failure(event: ErrorEvent, bot: Bot) -> None:
     error = event.exception
     assert isinstance(error, UserFacingError)
     log.info("update %s ended: %s", event.update.update_id, type(error).__name__)
-    await tell(event, bot, error.user_message)
+    await tell(event, bot, str(error.user_message))
 
 
 async def chat_closed(event: ErrorEvent, tracker: MidjourneyTracker) -> None:
@@ -51,7 +52,7 @@ def _chat_id(update: Update) -> int | None:
 
 async def report_unexpected(event: ErrorEvent, bot: Bot) -> None:
     log.error("update %s failed", event.update.update_id, exc_info=event.exception)
-    await tell(event, bot, UNEXPECTED)
+    await tell(event, bot, str(UNEXPECTED))
 
 
 async def tell(event: ErrorEvent, bot: Bot, text: str) -> None:

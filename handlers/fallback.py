@@ -7,6 +7,8 @@ from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
+from bot.i18n import _
+
 
 def build_router() -> Router:
     router = Router(name=__name__)
@@ -30,14 +32,14 @@ class CommandNamingMe(Filter):
 
 
 async def unknown_command(message: Message) -> None:
-    await message.answer("I don't know that command. /help lists what I can do.")
+    await message.answer(_("I don't know that command. /help lists what I can do."))
 
 
 async def cannot_use(message: Message) -> None:
     await message.answer(
-        "I can't use that kind of message yet. Send me text, a voice note or a photo, or see /help."
+        _("I can't use that kind of message yet. Send me text, a voice note or a photo, or see /help.")
     )
 
 
 async def unknown_button(query: CallbackQuery) -> None:
-    await query.answer("This button no longer works.", show_alert=True)
+    await query.answer(_("This button no longer works."), show_alert=True)

@@ -9,6 +9,7 @@ from aiogram import Bot
 from aiogram.types import Message
 
 from bot.errors import Refusal
+from bot.i18n import __
 from bot.images import Picture, picture_from
 from handlers.downloads import check_downloadable, download
 
@@ -51,4 +52,4 @@ async def fetch_pictures(bot: Bot, images: list[IncomingImage]) -> list[Picture]
     return [picture_from(await download(bot, image.file_id, image.file_size)) for image in images]
 
 
-NOT_AN_IMAGE = Refusal("I can only work with pictures: send a photo, or a JPEG, PNG or WebP image as a file.")
+NOT_AN_IMAGE = Refusal(__("I can only work with pictures: send a photo, or a JPEG, PNG or WebP image as a file."))

@@ -7,17 +7,20 @@ from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
 from bot.errors import Refusal
+from bot.i18n import _, __
 from bot.mj_jobs import MidjourneyJobs, Origin
 from bot.mj_keyboard import MjPress
 from bot.telegram_text import escape
 from handlers.context import conversation_key
 from handlers.incoming_images import fetch_pictures, images_in
 
-IMAGINE_USAGE = Refusal("Tell me what to imagine: /imagine <prompt>, e.g. /imagine a lighthouse at dawn --ar 16:9")
-BLEND_USAGE = Refusal(
-    "Send 2 to 5 photos as one album with the caption /blend (add portrait or landscape for that shape)."
+IMAGINE_USAGE = Refusal(
+    __("Tell me what to imagine: /imagine <prompt>, e.g. /imagine a lighthouse at dawn --ar 16:9")
 )
-SEED_USAGE = Refusal("Reply /seed to one of my Midjourney pictures to get its seed.")
+BLEND_USAGE = Refusal(
+    __("Send 2 to 5 photos as one album with the caption /blend (add portrait or landscape for that shape).")
+)
+SEED_USAGE = Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
 # Midjourney's own limit is about 6,000 characters; Telegram's 4,096 per message comes first anyway.
 _PROMPT_LIMIT = 4000
 _BLEND_SHAPES = {"portrait": "PORTRAIT", "landscape": "LANDSCAPE", "square": "SQUARE"}
@@ -47,7 +50,11 @@ async def imagine(message: Message, command: CommandObject, bot: Bot, jobs: Midj
     if not prompt:
         raise IMAGINE_USAGE
     if len(prompt) > _PROMPT_LIMIT:
-        raise Refusal(f"That prompt is {len(prompt)} characters long; Midjourney takes at most {_PROMPT_LIMIT}.")
+        raise Refusal(
+            _("That prompt is {length} characters long; Midjourney takes at most {limit}.").format(
+                length=len(prompt), limit=_PROMPT_LIMIT
+            )
+        )
     # A photo captioned /imagine is a reference image for the prompt.
     pictures = await fetch_pictures(bot, images_in([message]))
     await jobs.imagine(_origin(message), prompt, [picture.data_url() for picture in pictures])
@@ -69,7 +76,7 @@ async def seed(message: Message, jobs: MidjourneyJobs) -> None:
     if message.reply_to_message is None:
         raise SEED_USAGE
     value = await jobs.seed(message.chat.id, message.reply_to_message.message_id)
-    await message.answer(f"🌱 Seed: <code>{escape(value)}</code>")
+    await message.answer(_("🌱 Seed: <code>{seed}</code>").format(seed=escape(value)))
 
 
 async def press_button(query: CallbackQuery, callback_data: MjPress, jobs: MidjourneyJobs) -> None:
@@ -77,11 +84,11 @@ async def press_button(query: CallbackQuery, callback_data: MjPress, jobs: Midjo
     The presser pays; a failure after the answer is told in the chat."""
     picture = query.message
     if not isinstance(picture, Message):
-        raise Refusal("This picture is too old to use its buttons.")
+        raise Refusal(__("This picture is too old to use its buttons."))
     ticket = await jobs.claim_button(callback_data.key, query.from_user.id)
     try:
         prompt = await jobs.prompt_of(picture.chat.id, picture.message_id)
-        await query.answer(f"{ticket.button.label}: on it…")
+        await query.answer(_("{label}: on it…").format(label=ticket.button.label))
     except BaseException:
         await jobs.abandon(ticket)
         raise

@@ -34,11 +34,13 @@ async def look_at_pictures(
 ) -> None:
     assert message.from_user is not None
     images = images_in(album or [message])
-    question = question or default_question(message.from_user.language_code)
+    question = question or default_question()
     key = conversation_key(message)
     speaker = speaker_name(message)
     async with quotas.charge(message.from_user.id, "vision") as use:
-        async with ChatActionSender.typing(bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None):
+        async with ChatActionSender.typing(
+            bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
+        ):
             pictures = await fetch_pictures(bot, images)
             reply = await assistant.answer_photo(key, pictures, question, speaker)
             await answer_text(message, reply.text)

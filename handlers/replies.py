@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiogram.enums import ChatType
 from aiogram.types import BufferedInputFile, Message, ReplyParameters
 
+from bot.assistant import SpokenAnswer
 from bot.images import TELEGRAM_PHOTO_LIMIT, Picture
-from bot.telegram_text import escape, split_text
+from bot.telegram_text import CAPTION_LIMIT, escape, shorten, split_text, utf16_len
 
 
 def reply_target(message: Message) -> ReplyParameters | None:
@@ -22,6 +23,21 @@ async def answer_text(message: Message, text: str) -> None:
     for part in split_text(text):
         await message.answer(escape(part), reply_parameters=target)
         target = None  # only the first part needs to point at the question
+
+
+async def answer_spoken(message: Message, answer: SpokenAnswer, with_text: bool = False) -> None:
+    """A voice message with the words under it; with `with_text`, or when they do not fit a caption, the whole
+    text follows as a message."""
+    fits = utf16_len(answer.said) <= CAPTION_LIMIT
+    caption = None if with_text else escape(shorten(answer.said, CAPTION_LIMIT)) or None
+    await message.answer_voice(
+        BufferedInputFile(answer.clip.ogg, filename="answer.ogg"),
+        duration=answer.clip.whole_seconds,
+        caption=caption,
+        reply_parameters=reply_target(message),
+    )
+    if with_text or not fits:
+        await answer_text(message, answer.said)
 
 
 async def answer_picture(message: Message, picture: Picture, caption: str | None = None) -> None:

@@ -6,20 +6,21 @@ import mimetypes
 from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
-from aiogram.types import BufferedInputFile, Message
+from aiogram.types import Message
 from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, Recording
 from bot.audio import plausible_recording
 from bot.config import Settings
 from bot.errors import Refusal
+from bot.i18n import _, __
 from bot.inflight import HeavyWork
+from bot.preferences import Preferences
 from bot.quotas import Quotas
-from bot.telegram_text import CAPTION_LIMIT, escape, shorten, utf16_len
 from handlers.context import conversation_key, speaker_name
 from handlers.downloads import check_downloadable, download
 from handlers.filters import AddressedToBot
-from handlers.replies import answer_text, reply_target
+from handlers.replies import answer_spoken, answer_text
 
 # Containers Whisper reads, by the extension it recognises them from.
 _WHISPER_EXTENSIONS = {".flac", ".mp3", ".mp4", ".mpeg", ".mpga", ".m4a", ".ogg", ".oga", ".wav", ".webm"}
@@ -52,7 +53,7 @@ class IncomingRecording:
     content_type: str
 
 
-DAMAGED = Refusal("That recording seems to be damaged: I can't play it. Please record it again.")
+DAMAGED = Refusal(__("That recording seems to be damaged: I can't play it. Please record it again."))
 
 
 def build_router() -> Router:
@@ -73,31 +74,34 @@ async def voice_turn(
     assistant: Assistant,
     quotas: Quotas,
     heavy: HeavyWork,
+    preferences: Preferences,
 ) -> None:
     assert message.from_user is not None
     incoming = incoming_recording(message)
     check_acceptable(incoming, settings.MAX_VOICE_SECONDS)
     key = conversation_key(message)
     speaker = speaker_name(message)
+    mine = await preferences.of(message.from_user.id)
     async with quotas.charge(message.from_user.id, "voice") as use:
         async with ChatActionSender.record_voice(
             bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
         ):
-            async with heavy.hold(message.from_user.id, "voice message"):
+            async with heavy.hold(message.from_user.id, _("voice message")):
                 data = await download(bot, incoming.file_id, incoming.file_size)
                 if not plausible_recording(data, "." + incoming.filename.rsplit(".", 1)[-1]):
                     raise DAMAGED
                 recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
-                answer = await assistant.answer_voice(key, recording, speaker)
-            await message.answer_voice(
-                BufferedInputFile(answer.clip.ogg, filename="answer.ogg"),
-                duration=answer.clip.whole_seconds,
-                caption=escape(shorten(answer.said, CAPTION_LIMIT)) or None,
-                reply_parameters=reply_target(message),
-            )
-            if utf16_len(answer.said) > CAPTION_LIMIT:
-                await answer_text(message, answer.said)
-        use.tokens = answer.tokens
+                heard = await assistant.hear(recording)
+                if mine.voice_reply == "text":
+                    written = await assistant.answer_text(key, heard, speaker)
+                else:
+                    spoken = await assistant.answer_spoken(key, heard, speaker, mine.voice)
+            if mine.voice_reply == "text":
+                await answer_text(message, written.text)
+                use.tokens = written.tokens
+            else:
+                await answer_spoken(message, spoken, with_text=mine.voice_reply == "both")
+                use.tokens = spoken.tokens
 
 
 def incoming_recording(message: Message) -> IncomingRecording:
@@ -129,7 +133,9 @@ def _audio_extension(file_name: str | None, content_type: str) -> str:
     if content_type in _EXTENSION_BY_MIME:
         return _EXTENSION_BY_MIME[content_type]
     raise Refusal(
-        "I can't read this audio format. Please send a voice note, or an mp3, m4a, ogg, wav, flac or webm file."
+        __(
+            "I can't read this audio format. Please send a voice note, or an mp3, m4a, ogg, wav, flac or webm file."
+        )
     )
 
 
@@ -137,16 +143,20 @@ def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
     """Refuse before downloading: Telegram will not hand a bot more than 20 MB, and very long audio is costly."""
     check_downloadable(incoming.file_size)
     if incoming.duration <= 0:
-        raise Refusal("That recording is empty. Hold the mic button while you speak, then let go.")
+        raise Refusal(__("That recording is empty. Hold the mic button while you speak, then let go."))
     if incoming.duration > max_seconds:
         raise Refusal(
-            f"That recording is {_minutes(incoming.duration)} long; I can listen to at most "
-            f"{_minutes(max_seconds)} at a time. Please send a shorter one."
+            _(
+                "That recording is {length} long; I can listen to at most {limit} at a time. "
+                "Please send a shorter one."
+            ).format(length=_minutes(incoming.duration), limit=_minutes(max_seconds))
         )
 
 
 def _minutes(seconds: int) -> str:
     if seconds < 60:
-        return f"{seconds} seconds"
+        return _("{seconds} seconds").format(seconds=seconds)
     minutes, rest = divmod(seconds, 60)
-    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    if rest:
+        return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest)
+    return _("{minutes} min").format(minutes=minutes)

@@ -25,10 +25,7 @@ class HistoryRepository:
         async with self._db.transaction() as connection:
             await connection.executemany(
                 "INSERT INTO history (chat_id, thread_id, role, speaker, content) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (chat_id, thread_id, entry.role, entry.speaker, entry.content)
-                    for entry in (question, answer)
-                ],
+                [(chat_id, thread_id, entry.role, entry.speaker, entry.content) for entry in (question, answer)],
             )
 
     async def recent(self, chat_id: int, thread_id: int, limit: int) -> list[HistoryEntry]:

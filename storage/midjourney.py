@@ -26,6 +26,7 @@ class NewMjTask:
     kind: str  # imagine, blend, action
     prompt: str
     pressed_button: str | None = None
+    locale: str = "en"  # the language its messages are written in
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class MjTaskRow:
     shown_progress: int
     shown_image: bool
     created_at: float
+    locale: str = "en"
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> MjTaskRow:
@@ -66,6 +68,7 @@ class MjTaskRow:
             shown_progress=row["shown_progress"],
             shown_image=bool(row["shown_image"]),
             created_at=row["created_at"],
+            locale=row["locale"],
         )
 
 
@@ -89,12 +92,13 @@ class MidjourneyRepository:
             await connection.execute(
                 """
                 INSERT INTO mj_tasks (task_id, chat_id, thread_id, request_message_id, requested_by, charged_user,
-                                      charge_day, kind, prompt, pressed_button, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      charge_day, kind, prompt, pressed_button, locale, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     task.task_id, task.chat_id, task.thread_id, task.request_message_id, task.requested_by,
-                    task.requested_by, charge_day, task.kind, task.prompt, task.pressed_button, time.time(),
+                    task.requested_by, charge_day, task.kind, task.prompt, task.pressed_button, task.locale,
+                    time.time(),
                 ),
             )  # fmt: skip
 
@@ -191,7 +195,9 @@ class MidjourneyRepository:
 
     async def save_buttons(self, task_id: str, buttons: Sequence[tuple[str, str]]) -> list[MjButtonRow]:
         """Store (customId, label) pairs under fresh short keys for callback_data."""
-        rows = [MjButtonRow(secrets.token_urlsafe(9), task_id, custom_id, label, False) for custom_id, label in buttons]
+        rows = [
+            MjButtonRow(secrets.token_urlsafe(9), task_id, custom_id, label, False) for custom_id, label in buttons
+        ]
         async with self._db.transaction() as connection:
             await connection.executemany(
                 "INSERT INTO mj_buttons (key, task_id, custom_id, label) VALUES (?, ?, ?, ?)",

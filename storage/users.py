@@ -50,7 +50,5 @@ class UserRepository:
 
     async def counts(self, since: str) -> tuple[int, int]:
         """(all users, users seen at or after `since`, an ISO timestamp)."""
-        row = await self._db.fetch_one(
-            "SELECT COUNT(*), COALESCE(SUM(last_seen >= ?), 0) FROM users", (since,)
-        )
+        row = await self._db.fetch_one("SELECT COUNT(*), COALESCE(SUM(last_seen >= ?), 0) FROM users", (since,))
         return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -65,9 +65,15 @@ def wav_from_pcm16(pcm: bytes, rate: int = 24000, channels: int = 1, header: str
         raise ValueError(f"unknown WAV header style {header!r}: use normal, zero or ffff")
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
     return (
-        b"RIFF" + struct.pack("<I", riff_size) + b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"data" + struct.pack("<I", data_size) + pcm
+        b"RIFF"
+        + struct.pack("<I", riff_size)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", data_size)
+        + pcm
     )
 
 
@@ -84,8 +90,27 @@ def make_voice_note(seconds: float, freq: float = 330.0) -> bytes:
     """A real OGG/Opus mono 48 kHz voice note (as Telegram records them), encoded by ffmpeg's libopus."""
     pcm = make_pcm16(seconds, OPUS_RATE, 1, freq)
     result = _ffmpeg(
-        ["-v", "error", "-f", "s16le", "-ar", str(OPUS_RATE), "-ac", "1", "-i", "pipe:0",
-         "-c:a", "libopus", "-b:a", "32k", "-application", "voip", "-f", "ogg", "pipe:1"],
+        [
+            "-v",
+            "error",
+            "-f",
+            "s16le",
+            "-ar",
+            str(OPUS_RATE),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-application",
+            "voip",
+            "-f",
+            "ogg",
+            "pipe:1",
+        ],
         pcm,
     )
     if result.returncode != 0 or not result.stdout:
@@ -124,16 +149,16 @@ def _ogg_pages(data: bytes) -> list[_OggPage]:
     pages: list[_OggPage] = []
     pos = 0
     while pos < len(data):
-        if data[pos:pos + 4] != b"OggS":
+        if data[pos : pos + 4] != b"OggS":
             raise ValueError(f"no Ogg capture pattern at byte {pos}")
         if len(data) < pos + 27:
             raise ValueError(f"truncated Ogg page header at byte {pos}")
         version, flags, granule, serial, sequence, _crc, segments = struct.unpack_from("<BBqIIIB", data, pos + 4)
         if version != 0:
             raise ValueError(f"unknown Ogg stream structure version {version} at byte {pos}")
-        lacing = data[pos + 27:pos + 27 + segments]
+        lacing = data[pos + 27 : pos + 27 + segments]
         body_start = pos + 27 + segments
-        body = data[body_start:body_start + sum(lacing)]
+        body = data[body_start : body_start + sum(lacing)]
         if len(lacing) < segments or len(body) < sum(lacing):
             raise ValueError(f"truncated Ogg page at byte {pos}")
         pages.append(_OggPage(flags, granule, serial, sequence, lacing, body))
@@ -152,7 +177,7 @@ def _ogg_packets(pages: list[_OggPage]) -> list[bytes]:
             raise ValueError(f"Ogg page {index} continuation flag disagrees with the previous page")
         offset = 0
         for size in page.lacing:
-            pending += page.body[offset:offset + size]
+            pending += page.body[offset : offset + size]
             offset += size
             if size < 255:  # a lacing value below 255 ends the packet
                 packets.append(pending)
@@ -168,7 +193,7 @@ def inspect_ogg_opus(data: bytes) -> OggOpusInfo:
     serials = {page.serial for page in pages}
     if len(serials) != 1:
         raise ValueError(f"expected one logical stream, found {len(serials)}")
-    for before, after in zip(pages, pages[1:]):
+    for before, after in zip(pages, pages[1:], strict=False):
         if after.sequence != before.sequence + 1:
             raise ValueError(f"Ogg page sequence jumps from {before.sequence} to {after.sequence}")
     if not pages[0].flags & 0x02:
@@ -187,7 +212,7 @@ def inspect_ogg_opus(data: bytes) -> OggOpusInfo:
     if not tags.startswith(b"OpusTags") or len(tags) < 12:
         raise ValueError("the second Ogg packet is not an OpusTags header")
     (vendor_length,) = struct.unpack_from("<I", tags, 8)
-    vendor = tags[12:12 + vendor_length].decode("utf-8", errors="replace")
+    vendor = tags[12 : 12 + vendor_length].decode("utf-8", errors="replace")
     last_granule = pages[-1].granule
     duration = (last_granule - pre_skip) / OPUS_RATE
     if duration < 0:
@@ -248,7 +273,12 @@ def make_png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (2
 
     rows = (b"\x00" + bytes(color) * width) * height  # filter byte 0 (None) before each row
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 6))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _encode_solid(fmt: str, width: int, height: int, color: tuple[int, int, int]) -> bytes:
@@ -261,8 +291,22 @@ def _encode_solid(fmt: str, width: int, height: int, color: tuple[int, int, int]
     else:
         codec = ["-c:v", "libwebp", "-f", "webp"]
     result = _ffmpeg(
-        ["-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-i", "pipe:0",
-         "-frames:v", "1", *codec, "pipe:1"],
+        [
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{width}x{height}",
+            "-i",
+            "pipe:0",
+            "-frames:v",
+            "1",
+            *codec,
+            "pipe:1",
+        ],
         bytes(color) * (width * height),
     )
     if result.returncode != 0 or not result.stdout:
@@ -325,8 +369,22 @@ def image_size(data: bytes) -> tuple[str, int, int]:
     fmt, width, height = _sniff_image(data)
     # -xerror/-err_detect explode: a damaged image must fail rather than be concealed into a full frame.
     result = _ffmpeg(
-        ["-v", "error", "-err_detect", "explode", "-xerror", "-i", "pipe:0",
-         "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"],
+        [
+            "-v",
+            "error",
+            "-err_detect",
+            "explode",
+            "-xerror",
+            "-i",
+            "pipe:0",
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "pipe:1",
+        ],
         data,
     )
     if result.returncode != 0 or result.stderr.strip() or len(result.stdout) != width * height * 3:

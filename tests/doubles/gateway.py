@@ -29,7 +29,9 @@ AUDIO_RATE = 24000  # chat audio and /audio/speech answer PCM16 mono at 24 kHz, 
 # The API tells an upload's format by its file name. The spec's description of the file field lists
 # these without "oga", but the service's own error message lists "oga" too (Telegram's voice files).
 TRANSCRIBABLE_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
-UNSUPPORTED = "unsupported by the gateway double:"  # prefix of violations that are the double's limits, not the API's
+UNSUPPORTED = (
+    "unsupported by the gateway double:"  # prefix of violations that are the double's limits, not the API's
+)
 
 Predicate = Callable[["GatewayCall"], bool]
 
@@ -111,7 +113,7 @@ def _tokens(text: str) -> int:
 
 
 def _normalise(path: str) -> str:
-    return path[len(API_PREFIX):] if path.startswith(API_PREFIX + "/") else path
+    return path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
 
 
 def _safe(predicate: Predicate, call: GatewayCall) -> bool:
@@ -142,6 +144,7 @@ class Rule:
         self._audio: _AudioReply | None = None
         self._transcript: str | None = None
         self._canned: Callable[[], web.Response] | None = None
+        self._pace: tuple[int, float] | None = None
 
     def _only_for(self, *paths: str) -> None:
         if self.path not in paths:
@@ -186,6 +189,11 @@ class Rule:
         self._canned = lambda: web.Response(status=status, body=body, headers={"Content-Type": content_type})
         return self
 
+    def paced(self, pieces: int, gap: float) -> Rule:
+        """Stream the answer (when streaming is asked for) in this many pieces, `gap` seconds apart."""
+        self._pace = (pieces, gap)
+        return self
+
     def delay(self, seconds: float) -> Rule:
         """Wait this long before answering (the wait ends early if the client disconnects)."""
         self._delay = seconds
@@ -222,7 +230,9 @@ class GatewayDouble:
         self.app = web.Application(middlewares=[self._middleware], client_max_size=256 * 2**20)
         self.app.on_response_prepare.append(self._stamp_request_id)
         self._endpoints = {
-            "/audio/transcriptions": _Endpoint("multipart/form-data", self._check_transcription, self._transcription),
+            "/audio/transcriptions": _Endpoint(
+                "multipart/form-data", self._check_transcription, self._transcription
+            ),
             "/chat/completions": _Endpoint("application/json", self._check_chat, self._chat),
             "/images/generations": _Endpoint("application/json", self._check_generation, self._generation),
             "/images/edits": _Endpoint("multipart/form-data", self._check_edit, self._edit),
@@ -285,7 +295,10 @@ class GatewayDouble:
         for call in self.calls:
             if _safe(predicate, call):
                 return call
-        waiter: tuple[Predicate, asyncio.Future[GatewayCall]] = (predicate, asyncio.get_running_loop().create_future())
+        waiter: tuple[Predicate, asyncio.Future[GatewayCall]] = (
+            predicate,
+            asyncio.get_running_loop().create_future(),
+        )
         self._waiters.append(waiter)
         try:
             return await asyncio.wait_for(waiter[1], timeout)
@@ -435,7 +448,9 @@ class GatewayDouble:
             body = call.form() if call.content_type == "multipart/form-data" else call.json
             problems = self.spec.validate_request(call.path, call.content_type, body)
         if not problems and call.content_type != endpoint.content_type:
-            problems = [f"content type {call.content_type!r}: the double serves {call.path} as {endpoint.content_type}"]
+            problems = [
+                f"content type {call.content_type!r}: the double serves {call.path} as {endpoint.content_type}"
+            ]
         if not problems:
             problems = await endpoint.check(call)
         if problems:
@@ -455,7 +470,9 @@ class GatewayDouble:
         extension = PurePosixPath(files[0].filename or "").suffix.lstrip(".").lower()
         if extension not in TRANSCRIBABLE_EXTENSIONS:
             supported = list(TRANSCRIBABLE_EXTENSIONS)
-            problems.append(f"Invalid file format. Supported formats: {supported} (file name {files[0].filename!r})")
+            problems.append(
+                f"Invalid file format. Supported formats: {supported} (file name {files[0].filename!r})"
+            )
         if self.check_uploads:
             try:
                 await asyncio.to_thread(decode_with_ffmpeg, files[0].data)
@@ -468,7 +485,9 @@ class GatewayDouble:
             problems.append(f"{UNSUPPORTED} streamed transcription")
         return problems
 
-    async def _transcription(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+    async def _transcription(
+        self, request: web.Request, call: GatewayCall, rule: Rule | None
+    ) -> web.StreamResponse:
         data = call.uploads("file")[0].data
         text = rule._transcript if rule else None
         if text is None:
@@ -480,14 +499,28 @@ class GatewayDouble:
             return self._json(call, {"text": text})
         seconds, _rate, _channels = await asyncio.to_thread(decode_with_ffmpeg, data)
         segment = {
-            "id": 0, "seek": 0, "start": 0.0, "end": round(seconds, 2), "text": " " + text,
-            "tokens": list(range(50364, 50364 + _tokens(text))), "temperature": 0.0,
-            "avg_logprob": -0.25, "compression_ratio": 1.0, "no_speech_prob": 0.01,
+            "id": 0,
+            "seek": 0,
+            "start": 0.0,
+            "end": round(seconds, 2),
+            "text": " " + text,
+            "tokens": list(range(50364, 50364 + _tokens(text))),
+            "temperature": 0.0,
+            "avg_logprob": -0.25,
+            "compression_ratio": 1.0,
+            "no_speech_prob": 0.01,
         }
-        return self._json(call, {
-            "task": "transcribe", "language": "english", "duration": round(seconds, 2), "text": text,
-            "segments": [segment], "usage": {"type": "duration", "seconds": math.ceil(seconds)},
-        })
+        return self._json(
+            call,
+            {
+                "task": "transcribe",
+                "language": "english",
+                "duration": round(seconds, 2),
+                "text": text,
+                "segments": [segment],
+                "usage": {"type": "duration", "seconds": math.ceil(seconds)},
+            },
+        )
 
     # --- /chat/completions ---------------------------------------------------------------------
 
@@ -547,8 +580,10 @@ class GatewayDouble:
             "total_tokens": prompt_tokens + text_out + audio_out,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": prompt_audio},
             "completion_tokens_details": {
-                "reasoning_tokens": 0, "audio_tokens": audio_out,
-                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+                "reasoning_tokens": 0,
+                "audio_tokens": audio_out,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
             },
         }
         head = {
@@ -561,12 +596,19 @@ class GatewayDouble:
         if body.get("stream"):
             if audio is not None:
                 return self.reject(call, [f"{UNSUPPORTED} streamed audio output"])
-            return await self._stream_chat(request, call, head, message["content"], usage)
+            pace = rule._pace if rule else None
+            return await self._stream_chat(request, call, head, message["content"], usage, pace)
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
         return self._json(call, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
     async def _stream_chat(
-        self, request: web.Request, call: GatewayCall, head: dict[str, Any], text: str, usage: dict[str, Any]
+        self,
+        request: web.Request,
+        call: GatewayCall,
+        head: dict[str, Any],
+        text: str,
+        usage: dict[str, Any],
+        pace: tuple[int, float] | None = None,
     ) -> web.StreamResponse:
         include_usage = bool((call.json.get("stream_options") or {}).get("include_usage"))
         headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
@@ -584,9 +626,13 @@ class GatewayDouble:
             return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
 
         await send(delta({"role": "assistant", "content": "", "refusal": None}))
-        size = max(1, math.ceil(len(text) / 4))  # several pieces, so clients really have to join them
+        # Several pieces, so clients really have to join them; a paced rule sends its pieces slowly, like a model.
+        pieces, gap = pace or (4, 0.0)
+        size = max(1, math.ceil(len(text) / pieces))
         for start in range(0, len(text), size):
-            await send(delta({"content": text[start:start + size]}))
+            if gap and start:
+                await asyncio.sleep(gap)
+            await send(delta({"content": text[start : start + size]}))
         await send(delta({}, "stop"))
         if include_usage:
             await send([], usage=usage)

@@ -62,7 +62,12 @@ OUTCOMES: dict[str, set[str]] = {
 
 _QUEUED: Stage = ("", "0%")  # inserted by the gateway, not yet refreshed from upstream
 _MODAL: Stage = ("MODAL", "0%")
-_RUNNING: list[Stage] = [("SUBMITTED", "0%"), ("IN_PROGRESS", "10%"), ("IN_PROGRESS", "45%"), ("IN_PROGRESS", "80%")]
+_RUNNING: list[Stage] = [
+    ("SUBMITTED", "0%"),
+    ("IN_PROGRESS", "10%"),
+    ("IN_PROGRESS", "45%"),
+    ("IN_PROGRESS", "80%"),
+]
 _DONE: Stage = ("SUCCESS", "100%")
 _DATA_URL = re.compile(r"data:(image/[a-z0-9.+-]+);base64,(.*)", re.DOTALL)
 _MIME_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/webp": "webp"}
@@ -92,7 +97,9 @@ class Task:
     finish_ms: int = 0
     fail_reason: str = ""
     buttons: list[dict[str, Any]] = field(default_factory=list)
-    hash: str = field(default_factory=lambda: str(uuid.uuid4()))  # Discord's message hash in the buttons' customIds
+    hash: str = field(
+        default_factory=lambda: str(uuid.uuid4())
+    )  # Discord's message hash in the buttons' customIds
     # The schedule: the task stands at plan[int((clock - origin) / step)], the last stage holding for good.
     plan: list[Stage] = field(default_factory=list, repr=False)
     origin: float = field(default=0.0, repr=False)
@@ -259,7 +266,9 @@ class MidjourneyDouble:
         """Decide what happens to imagine (and blend, whose prompt is "") submits whose prompt contains the text."""
         self._scripts.append(self._new_script(prompt_contains, outcome, times, options))
 
-    def script_action(self, custom_id_contains: str, outcome: str, *, times: int | None = None, **options: Any) -> None:
+    def script_action(
+        self, custom_id_contains: str, outcome: str, *, times: int | None = None, **options: Any
+    ) -> None:
         """The same for actions, matched on the pressed button's customId."""
         self._action_scripts.append(self._new_script(custom_id_contains, outcome, times, options))
 
@@ -337,7 +346,9 @@ class MidjourneyDouble:
     # --- validation ----------------------------------------------------------------------------
 
     def _reject(self, call: GatewayCall, problems: list[str]) -> web.Response:
-        self.gateway.reject(call, problems)  # records the violations; its OpenAI-shaped answer is not new-api's here
+        self.gateway.reject(
+            call, problems
+        )  # records the violations; its OpenAI-shaped answer is not new-api's here
         return _gateway_error(400, "; ".join(problems))
 
     @staticmethod
@@ -404,7 +415,9 @@ class MidjourneyDouble:
         refusal = self._refusal(script, prompt_en)
         if refusal is not None:
             return refusal
-        task = self._new_task("BLEND", "blend", body, script, ("", prompt_en, ""), waiting=script.outcome == "modal")
+        task = self._new_task(
+            "BLEND", "blend", body, script, ("", prompt_en, ""), waiting=script.outcome == "modal"
+        )
         task.description = f"/blend {task.id} {len(body['base64Array'])}"
         return self._accepted(task)
 
@@ -422,7 +435,9 @@ class MidjourneyDouble:
         if parent is not None and not problems:
             self._sync(parent)
             if parent.status != "SUCCESS":
-                problems.append(f"task_status_not_success: task {parent.id} is {parent.status or 'just submitted'}")
+                problems.append(
+                    f"task_status_not_success: task {parent.id} is {parent.status or 'just submitted'}"
+                )
             elif body["customId"] not in [button["customId"] for button in parent.buttons]:
                 problems.append(f"customId {body['customId']!r} is not one of task {parent.id}'s buttons")
         if problems:
@@ -491,7 +506,9 @@ class MidjourneyDouble:
         if script.outcome == "banned":
             word = str(script.options.get("word", DEFAULT_BANNED_WORD))
             properties = {"promptEn": prompt_en, "bannedWord": word}
-            return web.json_response({"code": 24, "description": "可能包含敏感词", "result": None, "properties": properties})
+            return web.json_response(
+                {"code": 24, "description": "可能包含敏感词", "result": None, "properties": properties}
+            )
         if script.outcome == "queue_full":
             return web.json_response(self._submit_answer(23, "队列已满，请稍后尝试", None))
         if script.outcome == "quota":
@@ -602,7 +619,11 @@ class MidjourneyDouble:
         call = self.gateway.call_of(request)
         body = call.json
         ids = body.get("ids") if isinstance(body, dict) else None
-        if not isinstance(ids, list) or not all(isinstance(task_id, str) for task_id in ids) or set(body) != {"ids"}:
+        if (
+            not isinstance(ids, list)
+            or not all(isinstance(task_id, str) for task_id in ids)
+            or set(body) != {"ids"}
+        ):
             return self._reject(call, ['the body must be {"ids": [task ids as strings]}'])
         self.list_calls.append((call.at, list(ids)))
         _rule, canned = await self.gateway.scripted(call)

@@ -154,7 +154,12 @@ class TelegramDouble:
     ) -> None:
         self.token = token
         self.spec = spec
-        self.bot_user: dict[str, Any] = {"id": bot_id, "is_bot": True, "first_name": "Wenwen", "username": bot_username}
+        self.bot_user: dict[str, Any] = {
+            "id": bot_id,
+            "is_bot": True,
+            "first_name": "Wenwen",
+            "username": bot_username,
+        }
         self.base_url = ""
         self.calls: list[Call] = []
         self.violations: list[str] = []
@@ -222,7 +227,9 @@ class TelegramDouble:
         if error_code == 429 and retry_after is None:
             retry_after = 1
         if description is None:
-            description = f"Too Many Requests: retry after {retry_after}" if error_code == 429 else _phrase(error_code)
+            description = (
+                f"Too Many Requests: retry after {retry_after}" if error_code == 429 else _phrase(error_code)
+            )
         self._faults.append(_Fault(method, times, TelegramError(error_code, description, retry_after), match))
 
     def delay(self, method: str, seconds: float, times: int = 1) -> None:
@@ -412,7 +419,10 @@ class TelegramDouble:
         reply_to: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A photo as Telegram delivers it: a small thumbnail size, then the full size (`data`)."""
-        content: dict[str, Any] = {"photo": self._photo_sizes(self._store(data, "photo")), **_user_caption(caption)}
+        content: dict[str, Any] = {
+            "photo": self._photo_sizes(self._store(data, "photo")),
+            **_user_caption(caption),
+        }
         if media_group_id is not None:
             content["media_group_id"] = media_group_id
         return self._user_message(user, chat, content, reply_to=reply_to)
@@ -456,7 +466,9 @@ class TelegramDouble:
     def send_contact(
         self, user: dict[str, Any], chat: dict[str, Any], phone_number: str = "+15550100", first_name: str = "Bob"
     ) -> dict[str, Any]:
-        return self._user_message(user, chat, {"contact": {"phone_number": phone_number, "first_name": first_name}})
+        return self._user_message(
+            user, chat, {"contact": {"phone_number": phone_number, "first_name": first_name}}
+        )
 
     def send_poll(
         self,
@@ -474,7 +486,9 @@ class TelegramDouble:
         keyboard = current.get("reply_markup", {}).get("inline_keyboard", [])
         offered = [button.get("callback_data") for row in keyboard for button in row]
         if data not in offered:
-            raise ValueError(f"message {current['message_id']} has no button with callback_data {data!r}: {offered}")
+            raise ValueError(
+                f"message {current['message_id']} has no button with callback_data {data!r}: {offered}"
+            )
         query_id = str(4_000_000_000_000_000 + next(self._callback_numbers))
         query = {
             "id": query_id,
@@ -628,7 +642,9 @@ class TelegramDouble:
             "getFile": self._get_file,
             "sendMessage": lambda call: self._send(call, _formatted(call.params, "text", "entities")),
             "sendMediaGroup": self._send_media_group,
-            "sendLocation": lambda call: self._send(call, {"location": _pick(call.params, "latitude", "longitude")}),
+            "sendLocation": lambda call: self._send(
+                call, {"location": _pick(call.params, "latitude", "longitude")}
+            ),
             "sendContact": lambda call: self._send(
                 call, {"contact": _pick(call.params, "phone_number", "first_name", "last_name")}
             ),
@@ -769,7 +785,10 @@ class TelegramDouble:
             if kind not in _MEDIA_BY_KIND:
                 raise _bad_request(f"unsupported media type {kind!r} in media[{i}]")
             stored = self._resolve_file(call, f"media[{i}].media", item.get("media"), kind)
-            content = {**self._media_content(kind, stored, item), **_formatted(item, "caption", "caption_entities")}
+            content = {
+                **self._media_content(kind, stored, item),
+                **_formatted(item, "caption", "caption_entities"),
+            }
             sent.append(self._send(call, {**content, "media_group_id": group_id}))
         return sent
 
@@ -862,7 +881,9 @@ class TelegramDouble:
         if kind not in _MEDIA_BY_KIND:
             raise _bad_request(f"unsupported media type {kind!r}")
         stored = self._resolve_file(call, "media.media", media.get("media"), kind)
-        changes: dict[str, Any] = {key: None for key in _MEDIA_FIELDS | {"caption", "caption_entities", "document"}}
+        changes: dict[str, Any] = {
+            key: None for key in _MEDIA_FIELDS | {"caption", "caption_entities", "document"}
+        }
         changes.update(self._media_content(kind, stored, media))
         changes.update(_formatted(media, "caption", "caption_entities"))
         return self._apply_edit(message, changes, call)
@@ -950,7 +971,9 @@ class TelegramDouble:
             if chat.get("is_forum"):
                 message["is_topic_message"] = True
         if reply_to is not None:
-            message["reply_to_message"] = {k: copy.deepcopy(v) for k, v in reply_to.items() if k != "reply_to_message"}
+            message["reply_to_message"] = {
+                k: copy.deepcopy(v) for k, v in reply_to.items() if k != "reply_to_message"
+            }
         message.update(copy.deepcopy(dict(content)))
         self.messages[(chat["id"], message["message_id"])] = message
         return message
@@ -1006,7 +1029,9 @@ class TelegramDouble:
     ) -> StoredFile:
         """Store media of `kind` with what Telegram would learn of it (name, type, image size)."""
         _, folder, default_suffix, default_mime = _MEDIA_BY_KIND[kind]
-        suffix = PurePosixPath(file_name).suffix if file_name and PurePosixPath(file_name).suffix else default_suffix
+        suffix = (
+            PurePosixPath(file_name).suffix if file_name and PurePosixPath(file_name).suffix else default_suffix
+        )
         stored = self._new_file(data, folder, suffix, declared_size)
         stored.meta["mime_type"] = mime_type or default_mime
         if file_name:
@@ -1079,7 +1104,12 @@ class TelegramDouble:
             full.meta["thumbnail_id"] = thumb_id = thumb.file_id
         thumb = self.files[thumb_id]
         return [
-            {**_file_ref(thumb), "width": thumb.meta["width"], "height": thumb.meta["height"], "file_size": thumb.size},
+            {
+                **_file_ref(thumb),
+                "width": thumb.meta["width"],
+                "height": thumb.meta["height"],
+                "file_size": thumb.size,
+            },
             {**_file_ref(full), "width": width, "height": height, "file_size": full.size},
         ]
 
@@ -1302,4 +1332,6 @@ def _solid_png(width: int, height: int) -> bytes:
 
     rows = b"".join(b"\x00" + b"\x80\x80\x80" * width for _ in range(height))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )

@@ -239,7 +239,9 @@ class TelegramSpec:
                 return [f"{path}: expected {kind}, got {_short(value)}"]
             item_kind = kind.removeprefix(_ARRAY)
             return [
-                problem for i, item in enumerate(value) for problem in self._check(item_kind, item, f"{path}[{i}]", ctx)
+                problem
+                for i, item in enumerate(value)
+                for problem in self._check(item_kind, item, f"{path}[{i}]", ctx)
             ]
         if kind in _PRIMITIVES:
             return self._check_primitive(kind, value, path, ctx)
@@ -316,7 +318,9 @@ class TelegramSpec:
             return any(self._discriminated_as(member, value) for member in spec.members)
         if not isinstance(spec, _Owner) or not isinstance(value, dict):
             return False
-        consts = [(f.name, f.allowed) for f in spec.fields.values() if f.required and f.allowed and len(f.allowed) == 1]
+        consts = [
+            (f.name, f.allowed) for f in spec.fields.values() if f.required and f.allowed and len(f.allowed) == 1
+        ]
         return bool(consts) and all(value.get(name) in allowed for name, allowed in consts)
 
     # -- documented text limits and formatting -----------------------------------------------

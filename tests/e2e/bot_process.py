@@ -65,9 +65,15 @@ class BotProcess:
         assert self._process is not None
         return self._process.pid
 
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.environment.get("WEBHOOK_URL"))
+
     async def start(self, ready_timeout: float = 60.0) -> None:
-        """Start the process and wait until it polls for updates (it is then ready to serve)."""
+        """Start the process and wait until it is ready to serve: polling for updates, or (in webhook mode)
+        having registered its webhook."""
         polls_before = self.telegram.get_updates_calls
+        webhooks_before = len(self.telegram.calls_to("setWebhook"))
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115  # closed in _reap
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -79,7 +85,7 @@ class BotProcess:
             stderr=asyncio.subprocess.STDOUT,
         )
         deadline = asyncio.get_running_loop().time() + ready_timeout
-        while self.telegram.get_updates_calls <= polls_before:
+        while not self._ready(polls_before, webhooks_before):
             if self._process.returncode is not None:
                 raise AssertionError(f"the bot exited with {self._process.returncode}:\n{self.log_text()[-3000:]}")
             if asyncio.get_running_loop().time() > deadline:
@@ -90,6 +96,11 @@ class BotProcess:
         """Send SIGTERM and return at once (stop() waits for the exit)."""
         assert self._process is not None
         self._process.send_signal(signal.SIGTERM)
+
+    def _ready(self, polls_before: int, webhooks_before: int) -> bool:
+        if self.webhook_mode:
+            return any(not call.failed for call in self.telegram.calls_to("setWebhook")[webhooks_before:])
+        return self.telegram.get_updates_calls > polls_before
 
     async def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, as a service manager would; returns the exit code."""
@@ -102,7 +113,7 @@ class BotProcess:
         except TimeoutError:
             self._process.kill()
             await self._process.wait()
-            raise AssertionError("the bot did not stop within %.0fs of SIGTERM" % timeout) from None
+            raise AssertionError(f"the bot did not stop within {timeout:.0f}s of SIGTERM") from None
         finally:
             self._reap()
         return self._process.returncode

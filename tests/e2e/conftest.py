@@ -14,6 +14,7 @@ from tests.doubles.telegram_api import TelegramDouble
 from tests.doubles.telegram_spec import TelegramSpec
 from tests.e2e.bot_process import BotProcess
 from tests.e2e.harness import (
+    ADMIN_ID,
     API_KEY,
     BOT_TOKEN,
     SHARED_SETTINGS,
@@ -23,6 +24,7 @@ from tests.e2e.harness import (
     assert_no_secrets,
     new_person,
 )
+from tests.e2e.steps import Conversation
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +102,13 @@ def person(telegram: TelegramDouble) -> Callable[..., Person]:
         return new_person(telegram, first_name, language_code)
 
     return make
+
+
+@pytest.fixture
+def admin(telegram: TelegramDouble) -> Conversation:
+    """The admin of the shared process, in their private chat."""
+    user, chat = telegram.private_chat(ADMIN_ID, first_name="Root")
+    return Conversation(telegram, user, chat)
 
 
 @pytest.fixture(autouse=True)

@@ -20,12 +20,6 @@ _tones = itertools.count(700)
 shared = pytest.mark.usefixtures("bot")
 
 
-@pytest.fixture
-def admin(telegram: TelegramDouble) -> Conversation:
-    user, chat = telegram.private_chat(ADMIN_ID, first_name="Root")
-    return Conversation(telegram, user, chat)
-
-
 def _chat_calls(gateway: GatewayDouble, marker: str) -> list:
     return [call for call in gateway.calls_to("/chat/completions") if marker in str(call.json["messages"][-1])]
 

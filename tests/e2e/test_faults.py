@@ -5,7 +5,6 @@ module the database is intact and its usage ledger equals the successful turns e
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import itertools
 import sqlite3
@@ -40,12 +39,12 @@ succeeded: collections.Counter[str] = collections.Counter()
 
 
 @pytest.fixture(scope="module")
-async def fault_bot(
-    gateway: GatewayDouble, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[BotProcess]:
+async def fault_bot(gateway: GatewayDouble, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[BotProcess]:
     telegram = TelegramDouble(BOT_TOKEN, TelegramSpec.load())
     await telegram.start()
-    process = BotProcess(tmp_path_factory.mktemp("fault-bot"), telegram, gateway, BOT_TOKEN, API_KEY, FAULT_SETTINGS)
+    process = BotProcess(
+        tmp_path_factory.mktemp("fault-bot"), telegram, gateway, BOT_TOKEN, API_KEY, FAULT_SETTINGS
+    )
     await process.start()
     yield process
     assert await process.stop() == 0
@@ -191,7 +190,9 @@ async def test_flood_control_on_progress_edits_does_not_lose_the_picture(
         telegram.fail(method, error_code=429, retry_after=1, match=lambda call: call.chat_id == me.chat_id)
     me.send_text("/imagine a flooded lighthouse")
     result = await telegram.wait_for(
-        lambda c: c.method == "sendPhoto" and c.chat_id == me.chat_id and not c.failed and "reply_markup" in c.params,
+        lambda c: (
+            c.method == "sendPhoto" and c.chat_id == me.chat_id and not c.failed and "reply_markup" in c.params
+        ),
         timeout=30,
     )
     assert result.files["photo"].data
@@ -236,7 +237,9 @@ async def test_cancel_stops_the_request_in_flight_uncharged(
     me = someone()
     note = make_voice_note(1.0, freq=next(_tones))
     gateway.set_transcript(note, "a slow question to cancel")
-    gateway.when("/chat/completions", last_user_text_contains("a slow question to cancel")).delay(2.5).reply_audio()
+    gateway.when("/chat/completions", last_user_text_contains("a slow question to cancel")).delay(
+        2.5
+    ).reply_audio()
     me.send_voice(note, duration=1)
     await gateway.wait_for(lambda c: last_user_text_contains("a slow question to cancel")(c))
 
@@ -271,8 +274,21 @@ async def test_cancel_stops_the_request_in_flight_uncharged(
         (lambda me: me.send_text("/imagine \u3000"), "/imagine <prompt>"),
         (lambda me: me.send_text("/edit    "), "/edit <change>"),
     ],
-    ids=["voice-0s", "voice-corrupt", "audio-21MB", "audio-wma", "zip", "sticker", "location", "contact", "poll",
-         "unknown-command", "draw-blank", "imagine-blank", "edit-blank"],  # fmt: skip
+    ids=[
+        "voice-0s",
+        "voice-corrupt",
+        "audio-21MB",
+        "audio-wma",
+        "zip",
+        "sticker",
+        "location",
+        "contact",
+        "poll",
+        "unknown-command",
+        "draw-blank",
+        "imagine-blank",
+        "edit-blank",
+    ],  # fmt: skip
 )
 async def test_bad_input_gets_a_clear_answer_and_calls_nothing(
     fault_bot: BotProcess, gateway: GatewayDouble, someone, send: Callable[[Conversation], Any], expected: str
@@ -325,7 +341,9 @@ async def test_sigterm_lets_the_turn_in_flight_finish_then_takes_no_more_updates
     await start_bot(tmp_path)  # the update sent during the stop is not lost: the next run answers it
     assert late["message"]["text"] == "sent after the stop"
     me.since = 0
-    await telegram.wait_for(lambda c: c.method == "sendMessage" and c.params.get("text") == "echo: sent after the stop")
+    await telegram.wait_for(
+        lambda c: c.method == "sendMessage" and c.params.get("text") == "echo: sent after the stop"
+    )
 
 
 async def test_kill_during_a_voice_turn_loses_nothing_and_charges_nothing(

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayDouble
 from tests.doubles.midjourney import MidjourneyDouble
 from tests.doubles.telegram_api import Call, TelegramDouble
 from tests.e2e.harness import StartBot, new_person
@@ -36,7 +35,12 @@ def _callback_of(message: dict[str, Any], label: str) -> str:
 
 def _is_result(call: Call, chat_id: int) -> bool:
     """A delivered picture: a photo with Midjourney's buttons under it."""
-    return call.method == "sendPhoto" and call.chat_id == chat_id and not call.failed and "reply_markup" in call.params
+    return (
+        call.method == "sendPhoto"
+        and call.chat_id == chat_id
+        and not call.failed
+        and "reply_markup" in call.params
+    )
 
 
 async def _result(telegram: TelegramDouble, chat_id: int, after: float, timeout: float = 20) -> Call:
@@ -44,7 +48,9 @@ async def _result(telegram: TelegramDouble, chat_id: int, after: float, timeout:
 
 
 def _task_of_prompt(midjourney: MidjourneyDouble, prompt: str) -> str:
-    [task_id] = [task.id for task in midjourney.tasks.values() if task.prompt == prompt and task.endpoint == "imagine"]
+    [task_id] = [
+        task.id for task in midjourney.tasks.values() if task.prompt == prompt and task.endpoint == "imagine"
+    ]
     return task_id
 
 
@@ -141,11 +147,15 @@ async def test_in_a_group_the_presser_pays_and_a_second_press_submits_nothing(
     second = telegram.press_button(friend, grid.result, data)  # at once: still being submitted
     pressed_at = time.monotonic()
     answers = [
-        (await telegram.wait_for_method("answerCallbackQuery", callback_query_id=p["callback_query"]["id"]))
-        .params.get("text", "")
+        (
+            await telegram.wait_for_method("answerCallbackQuery", callback_query_id=p["callback_query"]["id"])
+        ).params.get("text", "")
         for p in (first, second)
     ]
-    assert sorted(answers) == ["V2 is already on its way; it will appear here when Midjourney is done.", "V2: on it…"]
+    assert sorted(answers) == [
+        "V2 is already on its way; it will appear here when Midjourney is done.",
+        "V2: on it…",
+    ]
     await telegram.wait_for(lambda c: c.method == "sendMessage" and "V2: queued" in c.params.get("text", ""))
     third = telegram.press_button(friend, grid.result, data)  # later, while the variation renders
     answer = await telegram.wait_for_method("answerCallbackQuery", callback_query_id=third["callback_query"]["id"])
@@ -261,14 +271,18 @@ async def test_a_task_past_the_timeout_is_reported_and_refunded(
     midjourney.script("never-ending", "stuck", times=1)
     me.send_text("/imagine a never-ending staircase")
     timed_out = await process.telegram.wait_for(
-        lambda c: c.chat_id == me.chat_id and "did not finish" in (c.params.get("text") or c.params.get("caption") or ""),
+        lambda c: (
+            c.chat_id == me.chat_id and "did not finish" in (c.params.get("text") or c.params.get("caption") or "")
+        ),
         timeout=15,
     )
     assert "given back" in (timed_out.params.get("text") or timed_out.params.get("caption"))
     assert (await me.quota())["imagine"][0] == 0
 
 
-async def test_a_quota_of_zero_refuses_before_submitting(start_bot: StartBot, midjourney: MidjourneyDouble) -> None:
+async def test_a_quota_of_zero_refuses_before_submitting(
+    start_bot: StartBot, midjourney: MidjourneyDouble
+) -> None:
     process = await start_bot(QUOTA_IMAGINE="0")
     me = Conversation(process.telegram, *new_person(process.telegram))
     before = len(midjourney.submissions)
@@ -311,7 +325,9 @@ async def test_fifty_pending_tasks_cost_one_list_call_per_interval(
     for prompt in prompts:  # fifty people at once, each with one picture on the way
         Conversation(process.telegram, *new_person(process.telegram)).send_text(f"/imagine {prompt}")
     for prompt in prompts:
-        await process.telegram.wait_for(lambda c: c.method == "sendMessage" and prompt in c.params.get("text", ""))
+        await process.telegram.wait_for(
+            lambda c, prompt=prompt: c.method == "sendMessage" and prompt in c.params.get("text", "")
+        )
     ids = {task.id for task in midjourney.tasks.values() if task.prompt in prompts}
     assert len(ids) == 50
 
@@ -347,7 +363,9 @@ async def test_an_album_captioned_blend_is_blended_in_the_named_shape(
 
 
 @shared
-async def test_blend_needs_two_to_five_photos(telegram: TelegramDouble, midjourney: MidjourneyDouble, person) -> None:
+async def test_blend_needs_two_to_five_photos(
+    telegram: TelegramDouble, midjourney: MidjourneyDouble, person
+) -> None:
     me = Conversation(telegram, *person())
     before = len(midjourney.submissions)
     me.send_photo(make_png(), caption="/blend")

@@ -38,8 +38,10 @@ def _data_url_bytes(url: str) -> tuple[str, bytes]:
 async def _vision_call(gateway: GatewayDouble, picture: bytes) -> GatewayCall:
     """The vision request that carried this picture (or, when scaled, the only one with this question)."""
     return await gateway.wait_for(
-        lambda call: call.path.endswith("/chat/completions")
-        and any(_data_url_bytes(part["image_url"]["url"])[1] == picture for part in _image_parts(call))
+        lambda call: (
+            call.path.endswith("/chat/completions")
+            and any(_data_url_bytes(part["image_url"]["url"])[1] == picture for part in _image_parts(call))
+        )
     )
 
 
@@ -88,7 +90,9 @@ async def test_a_photo_with_a_question_is_answered_by_the_vision_model(
 
 
 @pytestmark_shared
-@pytest.mark.parametrize(("language", "question"), [("en", "Describe this image."), ("zh-hans", "请描述这张图片。")])
+@pytest.mark.parametrize(
+    ("language", "question"), [("en", "Describe this image."), ("zh-hans", "请描述这张图片。")]
+)
 async def test_a_photo_without_caption_gets_a_description_in_the_users_language(
     telegram: TelegramDouble, gateway: GatewayDouble, person, language: str, question: str
 ) -> None:
@@ -153,8 +157,10 @@ async def test_follow_up_text_can_refer_to_the_picture(
     await me.reply_text()
 
     call = await gateway.wait_for(
-        lambda c: c.path.endswith("/chat/completions")
-        and c.json["messages"][-1]["content"] == "and what language was the sign in?"
+        lambda c: (
+            c.path.endswith("/chat/completions")
+            and c.json["messages"][-1]["content"] == "and what language was the sign in?"
+        )
     )
     history = [m["content"] for m in call.json["messages"][1:-1]]
     assert history == ["[sent a photo] what is on this sign?", "echo: what is on this sign?"]
@@ -303,7 +309,9 @@ async def test_commands_without_their_argument_answer_with_usage_and_call_nothin
 
 
 @pytestmark_shared
-async def test_edit_without_a_picture_explains_how(telegram: TelegramDouble, gateway: GatewayDouble, person) -> None:
+async def test_edit_without_a_picture_explains_how(
+    telegram: TelegramDouble, gateway: GatewayDouble, person
+) -> None:
     me = Conversation(telegram, *person())
     before = len(gateway.calls)
     me.send_text("/edit make it blue")
@@ -329,9 +337,7 @@ async def test_an_image_file_over_20_mb_is_refused_without_download(
 ) -> None:
     me = Conversation(telegram, *person())
     downloads, before = telegram.get_file_calls, len(gateway.calls)
-    me.send_document(
-        _unique_png(), "big.png", "image/png", caption="/edit sharpen", file_size=25 * 2**20
-    )
+    me.send_document(_unique_png(), "big.png", "image/png", caption="/edit sharpen", file_size=25 * 2**20)
     assert "20 MB" in await me.reply_text()
     await telegram.wait_idle(0.3)
     assert telegram.get_file_calls == downloads and len(gateway.calls) == before
@@ -357,7 +363,9 @@ async def test_a_safety_refusal_is_explained_and_not_charged(
     me = Conversation(telegram, *person())
     gateway.when(endpoint).reply_json(
         400,
-        openai_error(400, "Your request was rejected as a result of our safety system.", code="moderation_blocked"),
+        openai_error(
+            400, "Your request was rejected as a result of our safety system.", code="moderation_blocked"
+        ),
     )
     if endpoint == "/images/generations":
         me.send_text("/draw something forbidden")

@@ -17,7 +17,9 @@ async def _chat_request(gateway: GatewayDouble, text: str) -> GatewayCall:
 
 
 @pytest.mark.usefixtures("bot")
-async def test_text_is_answered_by_the_chat_model(telegram: TelegramDouble, gateway: GatewayDouble, person) -> None:
+async def test_text_is_answered_by_the_chat_model(
+    telegram: TelegramDouble, gateway: GatewayDouble, person
+) -> None:
     me = Conversation(telegram, *person())
     me.send_text("hello bot, what is 2+2?")
 

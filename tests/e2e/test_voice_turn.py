@@ -28,9 +28,11 @@ def _transcriptions_of(gateway: GatewayDouble, data: bytes) -> list[GatewayCall]
 
 async def _speak_request(gateway: GatewayDouble, heard: str) -> GatewayCall:
     return await gateway.wait_for(
-        lambda call: call.path.endswith("/chat/completions")
-        and (call.json or {}).get("modalities") == ["text", "audio"]
-        and last_user_text_contains(heard)(call)
+        lambda call: (
+            call.path.endswith("/chat/completions")
+            and (call.json or {}).get("modalities") == ["text", "audio"]
+            and last_user_text_contains(heard)(call)
+        )
     )
 
 

@@ -67,7 +67,9 @@ async def administration(tmp_path: Path) -> AsyncIterator[tuple[Administration, 
     database = await Database.open(tmp_path / "admin.sqlite3")
     settings = Settings(BOT_TOKEN="1:x", API_KEY="k", ADMIN_IDS="1")
     usage = UsageRepository(database)
-    admin = Administration(settings, UserRepository(database), usage, AuditRepository(database), Quotas(usage, settings))
+    admin = Administration(
+        settings, UserRepository(database), usage, AuditRepository(database), Quotas(usage, settings)
+    )
     await admin.load()
     yield admin, database
     await database.close()
@@ -93,7 +95,9 @@ async def test_admin_changes_are_audited_and_bans_survive_a_reload(
     assert admin.is_banned(61) and not admin.is_banned(60)
 
 
-async def test_only_admins_act_and_admins_cannot_be_banned(administration: tuple[Administration, Database]) -> None:
+async def test_only_admins_act_and_admins_cannot_be_banned(
+    administration: tuple[Administration, Database],
+) -> None:
     admin, database = administration
     for attempt in (admin.set_quota(2, 2, ["chat"], -1), admin.ban(2, 3), admin.stats(2), admin.quota_of(2, 3)):
         with pytest.raises(Refusal):

@@ -60,7 +60,9 @@ def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]
 async def test_requests_need_the_bearer_key(double: GatewayDouble) -> None:
     async with httpx.AsyncClient(base_url=double.base_url) as anonymous:
         missing = await anonymous.post("/chat/completions", json=chat())
-        wrong = await anonymous.post("/chat/completions", json=chat(), headers={"Authorization": "Bearer sk-other"})
+        wrong = await anonymous.post(
+            "/chat/completions", json=chat(), headers={"Authorization": "Bearer sk-other"}
+        )
     for response in (missing, wrong):
         error = assert_openai_error(response, 401)
         assert (error["type"], error["code"], error["param"]) == ("invalid_request_error", "invalid_api_key", None)
@@ -118,7 +120,9 @@ async def test_chat_streams_chunks_and_usage(double: GatewayDouble, client: http
 
 
 @pytest.mark.asyncio
-async def test_invalid_requests_are_violations_answered_400(double: GatewayDouble, client: httpx.AsyncClient) -> None:
+async def test_invalid_requests_are_violations_answered_400(
+    double: GatewayDouble, client: httpx.AsyncClient
+) -> None:
     no_format = audio_chat()
     del no_format["audio"]["format"]
     response = await client.post("/chat/completions", json=no_format)
@@ -126,7 +130,9 @@ async def test_invalid_requests_are_violations_answered_400(double: GatewayDoubl
     assert len(double.violations) == 1 and "format" in double.violations[0]
 
     video = await client.post("/chat/completions", json=chat(modalities=["video"]))
-    broken = await client.post("/chat/completions", content=b"{not json", headers={"Content-Type": "application/json"})
+    broken = await client.post(
+        "/chat/completions", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert_openai_error(broken, 400)
     if SPEC is None:  # validation is off: the double answers what it can
         assert video.status_code == 200
@@ -138,7 +144,9 @@ async def test_invalid_requests_are_violations_answered_400(double: GatewayDoubl
 
 
 @pytest.mark.asyncio
-async def test_audio_reply_is_real_wav_of_the_default_length(double: GatewayDouble, client: httpx.AsyncClient) -> None:
+async def test_audio_reply_is_real_wav_of_the_default_length(
+    double: GatewayDouble, client: httpx.AsyncClient
+) -> None:
     response = await client.post("/chat/completions", json=audio_chat("tell me"))
     assert response.status_code == 200
     message = response.json()["choices"][0]["message"]
@@ -248,7 +256,9 @@ async def test_delay_holds_the_answer_and_a_hang_up_cancels_it(
 
 
 @pytest.mark.asyncio
-async def test_wait_for_is_event_driven_and_times_out_clearly(double: GatewayDouble, client: httpx.AsyncClient) -> None:
+async def test_wait_for_is_event_driven_and_times_out_clearly(
+    double: GatewayDouble, client: httpx.AsyncClient
+) -> None:
     waiting = asyncio.create_task(double.wait_for(last_user_text_contains("ping"), timeout=5))
     await asyncio.sleep(0)
     assert not waiting.done()
@@ -330,7 +340,9 @@ async def test_other_modules_can_add_scriptable_routes() -> None:
     gateway.when("/mj/submit/imagine", times=1).reply_json(200, {"code": 24, "description": "banned prompt"})
     await gateway.start()
     try:
-        async with httpx.AsyncClient(base_url=gateway.root_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=gateway.root_url, headers={"Authorization": f"Bearer {KEY}"}
+        ) as http:
             first = await http.post("/mj/submit/imagine", json={"prompt": "x"})
             second = await http.post("/mj/submit/imagine", json={"prompt": "y"})
     finally:
@@ -345,7 +357,9 @@ async def test_without_the_spec_the_double_still_answers() -> None:
     gateway = GatewayDouble(KEY, None)
     await gateway.start()
     try:
-        async with httpx.AsyncClient(base_url=gateway.base_url, headers={"Authorization": f"Bearer {KEY}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=gateway.base_url, headers={"Authorization": f"Bearer {KEY}"}
+        ) as http:
             response = await http.post("/chat/completions", json=chat("hello", modalities=["video"]))
             missing = await http.post("/chat/completions", json={"model": "m"})
     finally:
@@ -374,42 +388,65 @@ def _mini_spec() -> OpenAISpec:
             "model": {"type": "string"},
         },
     }
-    return OpenAISpec({
-        "openapi": "3.1.0",
-        "paths": {"/upload": {"post": {
-            "requestBody": {"content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}}},
-            "responses": {
-                "200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
-                "429": {"$ref": "#/components/responses/Limited"},
+    return OpenAISpec(
+        {
+            "openapi": "3.1.0",
+            "paths": {
+                "/upload": {
+                    "post": {
+                        "requestBody": {
+                            "content": {"multipart/form-data": {"schema": {"$ref": "#/components/schemas/Upload"}}}
+                        },
+                        "responses": {
+                            "200": {
+                                "content": {
+                                    "application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}
+                                }
+                            },
+                            "429": {"$ref": "#/components/responses/Limited"},
+                        },
+                    }
+                }
             },
-        }}},
-        "components": {
-            "schemas": {
-                "Upload": upload,
-                "Answer": {"oneOf": [{"$ref": "#/components/schemas/Short"}, {"$ref": "#/components/schemas/Long"}]},
-                "Short": {
-                    "type": "object", "required": ["text"],
-                    "properties": {"text": {"type": "string"}, "note": {"type": "string", "nullable": True}},
+            "components": {
+                "schemas": {
+                    "Upload": upload,
+                    "Answer": {
+                        "oneOf": [{"$ref": "#/components/schemas/Short"}, {"$ref": "#/components/schemas/Long"}]
+                    },
+                    "Short": {
+                        "type": "object",
+                        "required": ["text"],
+                        "properties": {"text": {"type": "string"}, "note": {"type": "string", "nullable": True}},
+                    },
+                    "Long": {
+                        "type": "object",
+                        "required": ["text", "duration"],
+                        "properties": {"duration": {"type": "number"}},
+                    },
+                    "Error": {
+                        "type": "object",
+                        "required": ["error"],
+                        "properties": {"error": {"type": "object", "required": ["message"]}},
+                    },
                 },
-                "Long": {
-                    "type": "object", "required": ["text", "duration"], "properties": {"duration": {"type": "number"}},
-                },
-                "Error": {
-                    "type": "object", "required": ["error"],
-                    "properties": {"error": {"type": "object", "required": ["message"]}},
+                "responses": {
+                    "Limited": {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                    },
                 },
             },
-            "responses": {
-                "Limited": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            },
-        },
-    })
+        }
+    )
 
 
 def test_multipart_fields_are_coerced_as_the_schema_says() -> None:
     spec = _mini_spec()
     form = {"file": b"bytes", "n": "2", "temperature": "0.5", "stream": "false", "include[]": "logprobs"}
-    assert spec.validate_request("/upload", "multipart/form-data; boundary=x", {**form, "image[]": [b"a", b"b"]}) == []
+    assert (
+        spec.validate_request("/upload", "multipart/form-data; boundary=x", {**form, "image[]": [b"a", b"b"]})
+        == []
+    )
     assert spec.validate_request("/upload", "multipart/form-data", {"file": b"x", "n": "null?"}) != []
     # The same name twice without [], and a lone value for an array-only field.
     repeated = {"file": b"x", "n": "1", "image": [b"a", b"b"], "include": "logprobs"}

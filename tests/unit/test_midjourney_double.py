@@ -124,7 +124,9 @@ async def test_imagine_runs_through_the_real_statuses_to_a_grid(
     mj.step_seconds = 0.05  # long enough for the first fetch to come before the first refresh
     answer = await submit(client, "imagine", prompt="a red fox --ar 1:1", botType="MID_JOURNEY", state="chat-7")
     assert set(answer) == {"code", "description", "result", "properties"}
-    assert answer["code"] == 1 and answer["description"] == "提交成功" and answer["properties"]["discordInstanceId"]
+    assert (
+        answer["code"] == 1 and answer["description"] == "提交成功" and answer["properties"]["discordInstanceId"]
+    )
     task_id = answer["result"]
     assert len(task_id) == 16 and task_id.isdigit()
 
@@ -155,7 +157,13 @@ async def test_imagine_runs_through_the_real_statuses_to_a_grid(
     assert done["submitTime"] <= done["startTime"] <= done["finishTime"] and done["state"] == "chat-7"
     assert done["properties"] == {"finalPrompt": "a red fox --ar 1:1 --v 6.1", "finalZhPrompt": ""}
     assert [item["label"] for item in done["buttons"]] == GRID_LABELS
-    assert done["buttons"][4] | {"customId": ""} == {"customId": "", "emoji": "🔄", "label": "", "type": 2, "style": 2}
+    assert done["buttons"][4] | {"customId": ""} == {
+        "customId": "",
+        "emoji": "🔄",
+        "label": "",
+        "type": 2,
+        "style": 2,
+    }
     custom_ids = [item["customId"] for item in done["buttons"]]
     assert custom_ids[1].startswith("MJ::JOB::upsample::2::") and custom_ids[4].startswith("MJ::JOB::reroll::0::")
     assert custom_ids[4].endswith("::SOLO") and custom_ids[8].startswith("MJ::JOB::variation::4::")
@@ -181,7 +189,9 @@ async def test_list_by_condition_answers_many_tasks_in_one_call(
     gateway: GatewayDouble, mj: MidjourneyDouble, client: httpx.AsyncClient
 ) -> None:
     ids = [await imagine(client, f"fox {n}") for n in range(3)]
-    listed = await client.post("/mj/task/list-by-condition", json={"ids": [ids[2], "1234", ids[0], ids[1], ids[0]]})
+    listed = await client.post(
+        "/mj/task/list-by-condition", json={"ids": [ids[2], "1234", ids[0], ids[1], ids[0]]}
+    )
     assert listed.status_code == 200
     assert [task["id"] for task in listed.json()] == ids  # each once, in the order they were made
     assert all(set(task) == {*listed.json()[0]} for task in listed.json())
@@ -215,9 +225,14 @@ async def test_upscale_of_u2_offers_the_upscale_buttons(mj: MidjourneyDouble, cl
         actions[label] = mj.tasks[result].action
     # new-api's names for them (its CoverPlusActionToNormalAction)
     assert actions == {
-        "Vary (Strong)": "HIGH_VARIATION", "Zoom Out 2x": "ZOOM", "➡️": "PAN", "Upscale (Subtle)": "UPSCALE"
+        "Vary (Strong)": "HIGH_VARIATION",
+        "Zoom Out 2x": "ZOOM",
+        "➡️": "PAN",
+        "Upscale (Subtle)": "UPSCALE",
     }
-    heart = await client.post("/mj/submit/action", json={"taskId": upscale["id"], "customId": button(upscale, "❤️")})
+    heart = await client.post(
+        "/mj/submit/action", json={"taskId": upscale["id"], "customId": button(upscale, "❤️")}
+    )
     assert heart.status_code == 400 and heart.json()["description"].startswith("unknown_action:MJ::BOOKMARK::")
     assert [kind for kind, _body in mj.submissions].count("action") == 6
 
@@ -306,7 +321,9 @@ async def test_scripted_runs(mj: MidjourneyDouble, client: httpx.AsyncClient) ->
     mj.script("broken", "failure", reason="Banned prompt detected")
     mj.script("slowly", "slow", step_seconds=STEP * 3)
     mj.script("remix", "modal")
-    broken, slow, normal, remix = [await imagine(client, prompt) for prompt in ("broken", "slowly", "fox", "remix")]
+    broken, slow, normal, remix = [
+        await imagine(client, prompt) for prompt in ("broken", "slowly", "fox", "remix")
+    ]
     failed = await wait_for(client, broken, "FAILURE")
     assert (failed["progress"], failed["failReason"]) == ("100%", "Banned prompt detected")
     assert (failed["imageUrl"], failed["buttons"]) == ("", [])
@@ -365,7 +382,9 @@ async def test_submit_bodies_are_validated(
     task = await finished(mj, client, blend["result"])
     assert task["action"] == "BLEND" and task["description"].startswith(f"/blend {task['id']} 2")
     assert task["promptEn"].endswith("--ar 2:3") and [item["label"] for item in task["buttons"]] == GRID_LABELS
-    with_image = await submit(client, "imagine", prompt="like this", base64Array=[data_url(png)], notifyHook="http://x")
+    with_image = await submit(
+        client, "imagine", prompt="like this", base64Array=[data_url(png)], notifyHook="http://x"
+    )
     assert with_image["code"] == 1
     assert gateway.violations == []
 
@@ -377,7 +396,11 @@ async def test_submit_bodies_are_validated(
         ("imagine", {"prompt": "fox", "botType": "DALL_E"}, "botType"),
         ("blend", {"base64Array": [data_url(png)], "dimensions": "SQUARE"}, "2 to 5 images"),
         ("blend", {"base64Array": [data_url(png)] * 2, "dimensions": "WIDE"}, "dimensions"),
-        ("blend", {"base64Array": [images[0], data_url(b"not an image")], "dimensions": "SQUARE"}, "does not decode"),
+        (
+            "blend",
+            {"base64Array": [images[0], data_url(b"not an image")], "dimensions": "SQUARE"},
+            "does not decode",
+        ),
         ("action", {"taskId": task["id"]}, "custom_id_is_required"),
     ]
     for kind, body, problem in bad_bodies:

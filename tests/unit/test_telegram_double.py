@@ -87,7 +87,9 @@ async def test_html_message_round_trips_with_keyboard_and_button_press(bot: Bot,
 @pytest.mark.asyncio
 async def test_send_voice_records_the_upload_and_it_downloads_again(bot: Bot, double: TelegramDouble) -> None:
     audio = b"OggS" + bytes(range(200))
-    message = await bot.send_voice(USER_ID, BufferedInputFile(audio, "voice.ogg"), duration=3, caption="<i>said</i>")
+    message = await bot.send_voice(
+        USER_ID, BufferedInputFile(audio, "voice.ogg"), duration=3, caption="<i>said</i>"
+    )
 
     call = double.calls_to("sendVoice", chat_id=USER_ID)[0]
     assert call.files["voice"].data == audio and call.files["voice"].filename == "voice.ogg"

@@ -1,0 +1,62 @@
+"""Personal settings: what each user may choose (voice, reply modes, language), kept in memory after first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from storage.preferences import PreferencesRepository, StoredPreferences
+
+# The built-in voices the spec lists for audio output of chat completions.
+VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
+VOICE_REPLIES = ("voice", "text", "both")  # how a voice note is answered
+TEXT_REPLIES = ("text", "voice")  # how a typed message is answered: text alone, or spoken too
+LANGUAGE_CHOICES = ("en", "zh")
+
+
+@dataclass(frozen=True, slots=True)
+class UserPreferences:
+    language: str | None
+    voice: str
+    voice_reply: str
+    text_reply: str
+
+
+class Preferences:
+    def __init__(self, repository: PreferencesRepository, default_voice: str) -> None:
+        self._repo = repository
+        self._default_voice = default_voice
+        self._cache: dict[int, StoredPreferences] = {}
+        # Read by the language middleware on every update, so it is a plain dict kept current here.
+        self.chosen_languages: dict[int, str] = {}
+
+    async def load(self) -> None:
+        self.chosen_languages.update(await self._repo.chosen_languages())
+
+    async def of(self, user_id: int) -> UserPreferences:
+        stored = await self._stored(user_id)
+        return UserPreferences(
+            language=stored.language,
+            voice=stored.voice or self._default_voice,
+            voice_reply=stored.voice_reply,
+            text_reply=stored.text_reply,
+        )
+
+    async def choose(self, user_id: int, setting: str, value: str) -> None:
+        """Store one choice; refuses values that are not on offer (callback data can be forged)."""
+        allowed = {
+            "voice": VOICES,
+            "voice_reply": VOICE_REPLIES,
+            "text_reply": TEXT_REPLIES,
+            "language": LANGUAGE_CHOICES,
+        }.get(setting)
+        if allowed is None or value not in allowed:
+            raise ValueError(f"{setting}={value!r} is not a choice")
+        await self._repo.set(user_id, setting, value)
+        self._cache[user_id] = replace(await self._stored(user_id), **{setting: value})
+        if setting == "language":
+            self.chosen_languages[user_id] = value
+
+    async def _stored(self, user_id: int) -> StoredPreferences:
+        if user_id not in self._cache:
+            self._cache[user_id] = await self._repo.of(user_id)
+        return self._cache[user_id]

@@ -1,0 +1,151 @@
+"""/settings (reply voice, how voice notes and texts are answered, language) and /lang, on inline keyboards."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.i18n import I18n
+
+from bot.errors import Refusal
+from bot.i18n import LANGUAGES, _, __, language_of
+from bot.preferences import LANGUAGE_CHOICES, TEXT_REPLIES, VOICE_REPLIES, VOICES, Preferences, UserPreferences
+
+LANG_USAGE = Refusal(__("Usage: /lang en or /lang zh (or /lang to choose)"))
+_LANGUAGE_WORDS = {
+    "en": "en",
+    "english": "en",
+    "英文": "en",
+    "zh": "zh",
+    "cn": "zh",
+    "chinese": "zh",
+    "中文": "zh",
+}
+_MENUS = ("voice", "voice_reply", "text_reply", "language")
+
+
+class SettingsPress(CallbackData, prefix="set"):
+    menu: str  # main, or the setting whose choices are shown
+    value: str = ""  # a choice to store
+
+
+def build_router() -> Router:
+    router = Router(name=__name__)
+    router.message.register(show_settings, Command("settings"))
+    router.message.register(choose_language, Command("lang"))
+    router.callback_query.register(press, SettingsPress.filter())
+    return router
+
+
+def _mode_name(setting: str, value: str) -> str:
+    names = {
+        ("voice_reply", "voice"): _("a voice message"),
+        ("voice_reply", "text"): _("text"),
+        ("voice_reply", "both"): _("voice and text"),
+        ("text_reply", "text"): _("text"),
+        ("text_reply", "voice"): _("text and voice"),
+    }
+    return names.get((setting, value), value)
+
+
+def summary(preferences: UserPreferences, language: str) -> str:
+    return "\n".join(
+        [
+            _("<b>⚙️ Your settings</b>"),
+            _("🗣 Reply voice: {voice}").format(voice=preferences.voice),
+            _("🎙 Voice notes are answered with {mode}").format(
+                mode=_mode_name("voice_reply", preferences.voice_reply)
+            ),
+            _("💬 Texts are answered with {mode}").format(mode=_mode_name("text_reply", preferences.text_reply)),
+            _("🌐 Language: {language}").format(language=LANGUAGES[language]),
+        ]
+    )
+
+
+def main_keyboard() -> InlineKeyboardMarkup:
+    labels = {
+        "voice": _("🗣 Voice"),
+        "voice_reply": _("🎙 Voice notes"),
+        "text_reply": _("💬 Texts"),
+        "language": _("🌐 Language"),
+    }
+    buttons = [
+        InlineKeyboardButton(text=labels[menu], callback_data=SettingsPress(menu=menu).pack()) for menu in _MENUS
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons[:2], buttons[2:]])
+
+
+def choices_keyboard(menu: str, current: str) -> InlineKeyboardMarkup:
+    options: dict[str, tuple[str, ...]] = {
+        "voice": VOICES,
+        "voice_reply": VOICE_REPLIES,
+        "text_reply": TEXT_REPLIES,
+        "language": LANGUAGE_CHOICES,
+    }
+    per_row = 4 if menu == "voice" else 1
+
+    def label(value: str) -> str:
+        shown = LANGUAGES[value] if menu == "language" else value if menu == "voice" else _mode_name(menu, value)
+        return f"✓ {shown}" if value == current else shown
+
+    buttons = [
+        InlineKeyboardButton(text=label(value), callback_data=SettingsPress(menu=menu, value=value).pack())
+        for value in options[menu]
+    ]
+    rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
+    rows.append([InlineKeyboardButton(text=_("« Back"), callback_data=SettingsPress(menu="main").pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _language(preferences: UserPreferences, language_code: str | None) -> str:
+    return preferences.language or language_of(language_code)
+
+
+async def show_settings(message: Message, preferences: Preferences) -> None:
+    assert message.from_user is not None
+    mine = await preferences.of(message.from_user.id)
+    await message.answer(
+        summary(mine, _language(mine, message.from_user.language_code)), reply_markup=main_keyboard()
+    )
+
+
+async def choose_language(message: Message, command: CommandObject, preferences: Preferences, i18n: I18n) -> None:
+    assert message.from_user is not None
+    wanted = (command.args or "").strip().lower()
+    if not wanted:
+        mine = await preferences.of(message.from_user.id)
+        current = _language(mine, message.from_user.language_code)
+        await message.answer(_("Choose your language:"), reply_markup=choices_keyboard("language", current))
+        return
+    if wanted not in _LANGUAGE_WORDS:
+        raise LANG_USAGE
+    language = _LANGUAGE_WORDS[wanted]
+    await preferences.choose(message.from_user.id, "language", language)
+    with i18n.use_locale(language):
+        await message.answer(_("From now on I speak {language} with you.").format(language=LANGUAGES[language]))
+
+
+async def press(query: CallbackQuery, callback_data: SettingsPress, preferences: Preferences, i18n: I18n) -> None:
+    """A menu button opens its choices; a choice is stored and the summary shown again, in the chosen language."""
+    user = query.from_user
+    menu, value = callback_data.menu, callback_data.value
+    if not isinstance(query.message, Message) or (menu != "main" and menu not in _MENUS):
+        await query.answer(_("This button no longer works."), show_alert=True)
+        return
+    if value:
+        try:
+            await preferences.choose(user.id, menu, value)
+        except ValueError:
+            await query.answer(_("This button no longer works."), show_alert=True)
+            return
+    mine = await preferences.of(user.id)
+    language = _language(mine, user.language_code)
+    with i18n.use_locale(language):
+        await query.answer(_("Saved.") if value else None)
+        if menu == "main" or value:
+            await query.message.edit_text(summary(mine, language), reply_markup=main_keyboard())
+        else:
+            current = {"voice": mine.voice, "voice_reply": mine.voice_reply, "text_reply": mine.text_reply,
+                       "language": language}[menu]  # fmt: skip
+            await query.message.edit_reply_markup(reply_markup=choices_keyboard(menu, current))
