@@ -107,9 +107,10 @@ def build_dispatcher(services: dict[str, Any], running: RunningUpdates) -> Dispa
     # Outer middlewares run in this order for every update, before any filter.
     dispatcher.update.outer_middleware(running)
     dispatcher.update.outer_middleware(KnownUsers(services["users"]))
-    dispatcher.update.outer_middleware(BanGate(services["admin"]))
     # The language of each message, button and error: the user's choice, else their Telegram language.
-    UserLanguage(services["i18n"], services["preferences"].chosen_languages).setup(dispatcher)
+    language = UserLanguage(services["i18n"], services["preferences"].chosen_languages)
+    dispatcher.update.outer_middleware(BanGate(services["admin"], language))
+    language.setup(dispatcher)
     dispatcher.message.outer_middleware(AlbumCollector())
     dispatcher.include_routers(*build_routers())
     return dispatcher

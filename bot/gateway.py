@@ -16,7 +16,7 @@ import openai
 
 from bot.config import Settings
 from bot.errors import UserFacingError
-from bot.http_client import TRANSPORT_TIMEOUT
+from bot.http_client import TRANSPORT_TIMEOUT, DownloadFailed, download
 from bot.i18n import __
 from bot.images import Picture, sniff_mime
 
@@ -280,13 +280,9 @@ class Gateway:
     async def _download(self, url: str) -> bytes:
         """Some gateways answer with a link instead of base64: fetch it with the shared client."""
         try:
-            async with asyncio.timeout(self._settings.IMAGE_TIMEOUT):
-                response = await self._http.get(url)
-            response.raise_for_status()
-        except (httpx.HTTPError, TimeoutError) as error:
-            log.warning("gateway image download failed: %s", type(error).__name__)
+            return await download(self._http, url, self._settings.IMAGE_TIMEOUT)
+        except DownloadFailed:
             raise GatewayUnavailable("image download failed") from None
-        return response.content
 
     async def _guarded(
         self,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+
+log = logging.getLogger(__name__)
 
 # Only connecting is bounded at the socket level. Every call runs under its own overall deadline (asyncio.timeout
 # around it, retries included); aiohttp's per-read timer adds nothing to that, and it fired spuriously on a
@@ -34,3 +39,22 @@ def build_http_client(max_connections: int) -> httpx.AsyncClient:
         timeout=TRANSPORT_TIMEOUT,
         follow_redirects=True,
     )
+
+
+class DownloadFailed(Exception):
+    """A file (an image the gateway links to) could not be fetched; the caller says so in its own words."""
+
+
+async def download(
+    http: httpx.AsyncClient, url: str, deadline: float, headers: dict[str, str] | None = None
+) -> bytes:
+    """GET a file within `deadline` seconds. Logged once here, by the error's kind only: the URL may carry a
+    signature."""
+    try:
+        async with asyncio.timeout(deadline):
+            response = await http.get(url, headers=headers)
+        response.raise_for_status()
+    except (httpx.HTTPError, TimeoutError) as error:
+        log.warning("download failed: %s", type(error).__name__)
+        raise DownloadFailed from None
+    return response.content

@@ -10,7 +10,7 @@ from aiogram.enums import ChatType
 from aiogram.types import TelegramObject, Update, User
 
 from bot.admin import Administration
-from bot.i18n import __
+from bot.i18n import UserLanguage, __
 from bot.quotas import utc_today
 from storage.users import UserRepository
 
@@ -45,8 +45,9 @@ class BanGate(BaseMiddleware):
     (in groups nothing at all, so the bot is not made to talk where it was not asked); buttons they press
     are answered with the notice, since every press must be answered."""
 
-    def __init__(self, admin: Administration) -> None:
+    def __init__(self, admin: Administration, language: UserLanguage) -> None:
         self._admin = admin
+        self._language = language  # updates come before aiogram's per-event language is set
 
     async def __call__(
         self,
@@ -58,12 +59,13 @@ class BanGate(BaseMiddleware):
         if user is None or not self._admin.is_banned(user.id):
             return await handler(event, data)
         assert isinstance(event, Update)
-        if event.callback_query is not None:
-            await event.callback_query.answer(str(BANNED_NOTICE), show_alert=True)
-        elif (
-            event.message is not None
-            and event.message.chat.type == ChatType.PRIVATE
-            and await self._admin.claim_ban_notice(user.id)
-        ):
-            await event.message.answer(str(BANNED_NOTICE))
+        with self._language.i18n.use_locale(await self._language.get_locale(event, data)):
+            if event.callback_query is not None:
+                await event.callback_query.answer(str(BANNED_NOTICE), show_alert=True)
+            elif (
+                event.message is not None
+                and event.message.chat.type == ChatType.PRIVATE
+                and await self._admin.claim_ban_notice(user.id)
+            ):
+                await event.message.answer(str(BANNED_NOTICE))
         return None

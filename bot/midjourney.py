@@ -14,6 +14,7 @@ from babel.support import LazyProxy
 
 from bot.config import Settings
 from bot.errors import UserFacingError
+from bot.http_client import DownloadFailed, download
 from bot.i18n import _, __
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 _ACCEPTED = {1, 21, 22}
 _FINISHED = {"SUCCESS", "FAILURE", "CANCEL"}
 _PROGRESS = re.compile(r"(\d{1,3})")
+_ERROR_CODE = re.compile(r"[a-z_]{3,40}(:\w{1,40})?")
 _NOT_ACCEPTED = __("Midjourney could not accept this request as it is. Check the prompt and try again.")
 _UNKNOWN_PICTURE = __("Midjourney no longer knows that picture; it may be too old.")
 
@@ -147,13 +149,9 @@ class Midjourney:
         """A task's image. The key goes only to the gateway itself, never to a CDN the image may live on."""
         headers = self._headers if url.startswith(self._base + "/") else None
         try:
-            async with asyncio.timeout(self._timeout):
-                response = await self._http.get(url, headers=headers)
-            response.raise_for_status()
-        except (httpx.HTTPError, TimeoutError) as error:
-            log.warning("midjourney image download failed: %s", type(error).__name__)
+            return await download(self._http, url, self._timeout, headers)
+        except DownloadFailed:
             raise MidjourneyUnavailable("image download failed") from None
-        return response.content
 
     async def _submit(self, kind: str, body: dict[str, Any]) -> str:
         answer = await self._call("POST", f"/mj/submit/{kind}", body)
@@ -207,7 +205,11 @@ class Midjourney:
         except ValueError:
             body = {}
         description = str(body.get("description") or "") if isinstance(body, dict) else ""
-        log.warning("midjourney %s failed: status=%s %s", path, response.status_code, description[:80])
+        # The gateway's own error codes (quota_not_enough, task_not_found …) help an operator; free text, which
+        # may echo a prompt, does not go to the log.
+        code = description.split()[0] if description.split() else ""
+        code = code if _ERROR_CODE.fullmatch(code) else "-"
+        log.warning("midjourney %s failed: status=%s error=%s", path, response.status_code, code)
         if response.status_code == 429:
             return MidjourneyBusy(description)
         if "quota_not_enough" in description:

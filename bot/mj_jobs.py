@@ -16,11 +16,13 @@ from bot.inflight import HeavyWork
 from bot.logs import log_turn
 from bot.midjourney import Midjourney
 from bot.mj_tracker import MidjourneyTracker
-from bot.quotas import QuotaExceeded, Quotas, Use
+from bot.quotas import Quotas, Use, outcome_of
+from bot.telegram_text import escape
 from storage.midjourney import PAID_KIND, MidjourneyRepository, MjButtonRow, NewMjTask
 
 log = logging.getLogger(__name__)
 
+SEED_USAGE = Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
 STALE_BUTTON = Refusal(__("This button no longer works. Start again with /imagine."))
 
 
@@ -101,7 +103,7 @@ class MidjourneyJobs:
                 prompt,
                 lambda: self._mj.action(button.task_id, button.custom_id),
                 pressed_button=button.key,
-                headline=_("⏳ {label}: queued…").format(label=button.label),
+                headline=_("⏳ {label}: queued…").format(label=escape(button.label)),
             )
         except BaseException:
             await self._repo.free_button(button.key)
@@ -115,16 +117,12 @@ class MidjourneyJobs:
     async def seed(self, chat_id: int, message_id: int) -> str:
         row = await self._repo.task_of_result(chat_id, message_id)
         if row is None:
-            raise Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
+            raise SEED_USAGE
         return await self._mj.seed(row.task_id)
 
     async def _start(self, origin: Origin, kind: str, prompt: str, submit: Callable[[], Awaitable[str]]) -> str:
         started = time.monotonic()
-        try:
-            use = await self._quotas.reserve(origin.user_id, PAID_KIND)
-        except QuotaExceeded:
-            log_turn(origin.user_id, PAID_KIND, "over_quota", started)
-            raise
+        use = await self._quotas.reserve(origin.user_id, PAID_KIND)
         return await self._submit(origin, use, kind, prompt, submit, started=started)
 
     async def _submit(
@@ -145,7 +143,7 @@ class MidjourneyJobs:
                 task_id = await submit()
         except BaseException as error:
             await self._quotas.release(use)
-            log_turn(origin.user_id, PAID_KIND, type(error).__name__, started)
+            log_turn(origin.user_id, PAID_KIND, outcome_of(error), started)
             raise
         task = NewMjTask(
             task_id=task_id,
@@ -158,7 +156,11 @@ class MidjourneyJobs:
             pressed_button=pressed_button,
             locale=current_language(),
         )
-        await self._repo.create_charged(task, use.reservation_id, use.day)
+        try:
+            await self._repo.create_charged(task, use.reservation_id, use.day)
+        except BaseException:
+            await self._quotas.release(use)  # the job runs, untracked: at least nobody pays for it
+            raise
         log_turn(origin.user_id, PAID_KIND, "submitted", started)
         try:
             await self._tracker.announce(task, headline or _("⏳ Queued…"))

@@ -8,7 +8,6 @@ import contextlib
 import io
 import logging
 import time
-from collections.abc import Awaitable
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
@@ -22,6 +21,7 @@ from bot.i18n import _
 from bot.images import TELEGRAM_PHOTO_LIMIT, sniff_mime
 from bot.midjourney import Midjourney, MidjourneyError, MjTask
 from bot.mj_keyboard import keyboard
+from bot.telegram_edits import edited
 from bot.telegram_text import escape, shorten
 from storage.midjourney import MidjourneyRepository, MjTaskRow, NewMjTask
 
@@ -36,6 +36,8 @@ _EDIT_GAP_GROUP = 3.0
 _PARALLEL_TASKS = 16
 _WAITING = {"", "NOT_START", "SUBMITTED"}
 _MODAL_ANSWERED = "MODAL_ANSWERED"
+# Polls in a row a finished picture may fail to arrive before it is reported and refunded.
+_DELIVERY_ATTEMPTS = 5
 
 
 class MidjourneyTracker:
@@ -49,6 +51,7 @@ class MidjourneyTracker:
         self._interval = settings.MJ_POLL_INTERVAL
         self._timeout = settings.MJ_TIMEOUT
         self._last_edit: dict[int, float] = {}
+        self._delivery_failures: dict[str, int] = {}
         self._slots = asyncio.Semaphore(_PARALLEL_TASKS)
         self._loop: asyncio.Task[None] | None = None
 
@@ -111,7 +114,7 @@ class MidjourneyTracker:
         async with self._slots:
             try:
                 if task is not None and task.status == "SUCCESS":
-                    await self._deliver(row, task)
+                    await self._deliver_or_give_up(row, task)
                 elif task is not None and task.status in ("FAILURE", "CANCEL"):
                     if task.fail_reason:
                         text = _("❌ Midjourney could not finish this picture: {reason}").format(
@@ -134,6 +137,9 @@ class MidjourneyTracker:
                     await self._show_progress(row, task)
             except TelegramForbiddenError:
                 await self.chat_closed(row.chat_id)
+            except (TelegramAPIError, MidjourneyError) as error:
+                # Expected trouble (Telegram refusing a picture, the gateway failing): a line, and the next poll.
+                log.warning("midjourney task %s: %s", row.task_id, type(error).__name__)
             except Exception:  # one task's trouble must not stop the others
                 log.exception("midjourney task %s could not be followed", row.task_id)
 
@@ -179,7 +185,7 @@ class MidjourneyTracker:
         photo = BufferedInputFile(image, filename="preview.jpg")
         if row.shown_image and row.status_message_id is not None:
             media = InputMediaPhoto(media=photo, caption=caption)
-            if await _edited(
+            if await edited(
                 self._bot.edit_message_media(media, chat_id=row.chat_id, message_id=row.status_message_id)
             ):
                 return
@@ -199,13 +205,30 @@ class MidjourneyTracker:
             )
         else:
             edit = self._bot.edit_message_text(text, chat_id=row.chat_id, message_id=row.status_message_id)
-        if not await _edited(edit):
+        if not await edited(edit):
             sent = await self._bot.send_message(
                 row.chat_id, text, message_thread_id=row.thread_id or None, reply_parameters=_reply_to(row)
             )
             await self._repo.set_status_message(row.task_id, sent.message_id, is_photo=False)
 
     # --- endings -------------------------------------------------------------------------------------
+
+    async def _deliver_or_give_up(self, row: MjTaskRow, task: MjTask) -> None:
+        """Deliver a finished picture; one that fails to arrive several polls in a row (an image link that
+        leads nowhere, a picture Telegram refuses) is reported and refunded rather than tried for ever."""
+        try:
+            await self._deliver(row, task)
+        except TelegramForbiddenError:
+            raise
+        except Exception:
+            failures = self._delivery_failures[row.task_id] = self._delivery_failures.get(row.task_id, 0) + 1
+            if failures < _DELIVERY_ATTEMPTS:
+                raise
+            del self._delivery_failures[row.task_id]
+            log.warning("midjourney task %s could not be delivered %d times; giving up", row.task_id, failures)
+            await self._fail(row, _("❌ Midjourney finished this picture, but it could not be delivered."))
+        else:
+            self._delivery_failures.pop(row.task_id, None)
 
     async def _deliver(self, row: MjTaskRow, task: MjTask) -> None:
         if not await self._repo.claim_delivery(row.task_id):
@@ -223,7 +246,7 @@ class MidjourneyTracker:
             )  # fmt: skip
         except TelegramForbiddenError:
             raise
-        except (MidjourneyError, TelegramAPIError, OSError, ValueError):
+        except Exception:
             await self._repo.release_delivery(row.task_id)  # try again at the next poll
             raise
         await self._repo.mark_delivered(row.task_id, sent.message_id)
@@ -273,22 +296,6 @@ class MidjourneyTracker:
             await self._bot.delete_message(chat_id, message_id)
 
 
-async def _edited(edit: Awaitable[object]) -> bool:
-    """Make an edit; False when the message is gone (deleted by the user), so a new one must be sent.
-
-    An edit that changes nothing counts as done.
-    """
-    try:
-        await edit
-    except TelegramBadRequest as error:
-        if "not modified" in error.message:
-            return True
-        if "not found" in error.message or "can't be edited" in error.message:
-            return False
-        raise
-    return True
-
-
 def _status_text(headline: str, prompt: str) -> str:
     return f"{headline}\n<i>{escape(shorten(prompt, 300))}</i>" if prompt else headline
 
@@ -308,5 +315,5 @@ def _as_photo(image: bytes) -> bytes:
             out = io.BytesIO()
             picture.convert("RGB").save(out, format="JPEG", quality=92)
             return out.getvalue()
-    except OSError as error:
+    except (OSError, Image.DecompressionBombError) as error:
         raise ValueError("not an image") from error

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from bot.i18n import LANGUAGES
 from storage.preferences import PreferencesRepository, StoredPreferences
 
 # The built-in voices the spec lists for audio output of chat completions.
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
 VOICE_REPLIES = ("voice", "text", "both")  # how a voice note is answered
 TEXT_REPLIES = ("text", "voice")  # how a typed message is answered: text alone, or spoken too
-LANGUAGE_CHOICES = ("en", "zh")
+# Every setting and what may be chosen for it (button presses can be forged: nothing else is stored).
+CHOICES: dict[str, tuple[str, ...]] = {
+    "voice": VOICES,
+    "voice_reply": VOICE_REPLIES,
+    "text_reply": TEXT_REPLIES,
+    "language": tuple(LANGUAGES),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +49,8 @@ class Preferences:
         )
 
     async def choose(self, user_id: int, setting: str, value: str) -> None:
-        """Store one choice; refuses values that are not on offer (callback data can be forged)."""
-        allowed = {
-            "voice": VOICES,
-            "voice_reply": VOICE_REPLIES,
-            "text_reply": TEXT_REPLIES,
-            "language": LANGUAGE_CHOICES,
-        }.get(setting)
-        if allowed is None or value not in allowed:
+        """Store one choice; refuses values that are not on offer."""
+        if value not in CHOICES.get(setting, ()):
             raise ValueError(f"{setting}={value!r} is not a choice")
         await self._repo.set(user_id, setting, value)
         self._cache[user_id] = replace(await self._stored(user_id), **{setting: value})

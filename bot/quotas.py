@@ -16,7 +16,7 @@ from bot.logs import log_turn
 from storage.usage import UNLIMITED, UsageRepository
 
 
-def _outcome(error: BaseException) -> str:
+def outcome_of(error: BaseException) -> str:
     """The error's class name: what went wrong, never its text (which may hold what the user said)."""
     return "cancelled" if isinstance(error, asyncio.CancelledError) else type(error).__name__
 
@@ -77,6 +77,7 @@ class Quotas:
         day = self._today()
         outcome = await self._usage.reserve(user_id, kind, day, self._settings.quota_default(kind))
         if outcome.reservation_id is None:
+            log_turn(user_id, kind, "over_quota", time.monotonic())  # a turn too, if a very short one
             raise QuotaExceeded(kind, outcome.limit)
         return Use(user_id=user_id, kind=kind, day=day, reservation_id=outcome.reservation_id)
 
@@ -94,16 +95,12 @@ class Quotas:
         the use back. Every turn ends in one log line here, whatever its outcome.
         """
         started = time.monotonic()
-        try:
-            use = await self.reserve(user_id, kind)
-        except QuotaExceeded:
-            log_turn(user_id, kind, "over_quota", started)
-            raise
+        use = await self.reserve(user_id, kind)
         try:
             yield use
         except BaseException as error:
             await asyncio.shield(self.release(use))
-            log_turn(user_id, kind, _outcome(error), started)
+            log_turn(user_id, kind, outcome_of(error), started)
             raise
         await asyncio.shield(self.commit(use))
         log_turn(user_id, kind, "ok", started, use.tokens)

@@ -1,5 +1,5 @@
-"""Admin commands: /setquota, /quota <user>, /ban, /unban, /stats. The target is a user id, or the author of the
-message the command replies to."""
+"""/quota (everyone's own use), and the admin commands: /setquota, /quota <user>, /ban, /unban, /stats. An
+admin's target is a user id, or the author of the message the command replies to."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from bot.admin import Administration, Stats
 from bot.config import QUOTA_KINDS
 from bot.errors import Refusal
 from bot.i18n import _, __
-from bot.quotas import Quotas
+from bot.quotas import QuotaLine, Quotas
 from bot.telegram_text import escape
-from handlers.commands import format_quota_table
 
 SETQUOTA_USAGE = Refusal(
     __(
@@ -146,3 +145,14 @@ def format_stats(stats: Stats) -> str:
         users=stats.users, active=stats.active_today
     )
     return heading + "\n<pre>" + "\n".join(rows) + "</pre>"
+
+
+def format_quota_table(lines: list[QuotaLine]) -> str:
+    """A monospaced table: kind, used, limit ("unlimited" for -1)."""
+    width = max(len(line.kind) for line in lines)
+    kind, used, limit_heading = _("kind"), _("used"), _("limit")
+    rows = [f"{kind.ljust(width)}  {used}  {limit_heading}"]
+    for line in lines:
+        limit = _("unlimited") if line.unlimited else str(line.limit)
+        rows.append(f"{line.kind.ljust(width)}  {str(line.used).rjust(4)}  {limit}")
+    return "<pre>" + "\n".join(rows) + "</pre>"

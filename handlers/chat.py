@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant
 from bot.config import Settings
 from bot.gateway import StreamedReply
 from bot.i18n import _
+from bot.inflight import HeavyWork
 from bot.preferences import Preferences
 from bot.quotas import Quotas
-from handlers.context import conversation_key, speaker_name
+from handlers.context import conversation_key, speaker_name, working
 from handlers.filters import AddressedToBot
 from handlers.live_answer import LiveAnswer
 from handlers.replies import answer_spoken, answer_text
@@ -31,6 +32,7 @@ async def text_turn(
     quotas: Quotas,
     preferences: Preferences,
     settings: Settings,
+    heavy: HeavyWork,
     question: str,
 ) -> None:
     assert message.from_user is not None
@@ -42,26 +44,21 @@ async def text_turn(
     mine = await preferences.of(message.from_user.id)
     async with quotas.charge(message.from_user.id, "chat") as use:
         if mine.text_reply == "voice":
-            async with ChatActionSender.record_voice(
-                bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
-            ):
-                spoken = await assistant.answer_spoken(key, question, speaker, mine.voice)
+            async with working(ChatAction.RECORD_VOICE, message, bot):
+                async with heavy.hold(message.from_user.id, _("voice message")):
+                    spoken = await assistant.answer_spoken(key, question, speaker, mine.voice)
                 await answer_spoken(message, spoken, with_text=True)
             use.tokens = spoken.tokens
         elif settings.STREAM_ANSWERS:
             written = StreamedReply()
-            async with ChatActionSender.typing(
-                bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
-            ):
+            async with working(ChatAction.TYPING, message, bot):
                 async with LiveAnswer(message, bot) as live:
                     async for text in assistant.stream_text(key, question, speaker, written):
                         live.update(text)
                     await live.finish(written.text)
             use.tokens = written.tokens
         else:
-            async with ChatActionSender.typing(
-                bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
-            ):
+            async with working(ChatAction.TYPING, message, bot):
                 reply = await assistant.answer_text(key, question, speaker)
                 await answer_text(message, reply.text)
             use.tokens = reply.tokens

@@ -1,4 +1,4 @@
-"""/start, /help, /reset and /cancel, and the quota table /quota shows."""
+"""/start, /help, /reset and /cancel."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from aiogram.types import Message
 from bot.conversations import Conversations
 from bot.i18n import _, __
 from bot.inflight import HeavyWork
-from bot.quotas import QuotaLine
 from handlers.context import conversation_key
 
 GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
@@ -57,14 +56,3 @@ async def cancel_request(message: Message, heavy: HeavyWork) -> None:
     assert message.from_user is not None
     if heavy.cancel(message.from_user.id) is None:
         await message.answer(_("There is nothing to cancel: I'm not working on anything for you."))
-
-
-def format_quota_table(lines: list[QuotaLine]) -> str:
-    """A monospaced table: kind, used, limit ("unlimited" for -1)."""
-    width = max(len(line.kind) for line in lines)
-    kind, used, limit_heading = _("kind"), _("used"), _("limit")
-    rows = [f"{kind.ljust(width)}  {used}  {limit_heading}"]
-    for line in lines:
-        limit = _("unlimited") if line.unlimited else str(line.limit)
-        rows.append(f"{line.kind.ljust(width)}  {str(line.used).rjust(4)}  {limit}")
-    return "<pre>" + "\n".join(rows) + "</pre>"

@@ -1,9 +1,12 @@
-"""What a message means to the services: which conversation it belongs to and who is speaking."""
+"""What a message means to the services: which conversation it belongs to, who is speaking, and where to show
+that the bot is working on it."""
 
 from __future__ import annotations
 
-from aiogram.enums import ChatType
+from aiogram import Bot
+from aiogram.enums import ChatAction, ChatType
 from aiogram.types import Message
+from aiogram.utils.chat_action import ChatActionSender
 
 from bot.conversations import ConversationKey
 
@@ -19,3 +22,13 @@ def speaker_name(message: Message) -> str:
     if message.chat.type == ChatType.PRIVATE or message.from_user is None:
         return ""
     return message.from_user.full_name
+
+
+def working(action: ChatAction, message: Message, bot: Bot) -> ChatActionSender:
+    """ "typing…", "recording voice…" and the like, in the message's chat and topic, while the bot works."""
+    return ChatActionSender(
+        bot=bot,
+        chat_id=message.chat.id,
+        action=action,
+        message_thread_id=conversation_key(message).thread_id or None,
+    )

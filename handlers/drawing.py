@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from aiogram import Bot, Router
+from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.config import Settings
 from bot.errors import Refusal
@@ -15,6 +15,7 @@ from bot.images import editable
 from bot.inflight import HeavyWork
 from bot.quotas import Quotas
 from bot.telegram_text import escape, shorten
+from handlers.context import working
 from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
 from handlers.replies import answer_picture
 
@@ -60,9 +61,7 @@ async def draw_picture(
     assert message.from_user is not None
     prompt = _prompt(command, DRAW_USAGE, settings)
     async with quotas.charge(message.from_user.id, "draw"):
-        async with ChatActionSender.upload_photo(
-            bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
-        ):
+        async with working(ChatAction.UPLOAD_PHOTO, message, bot):
             async with heavy.hold(message.from_user.id, _("drawing")):
                 result = await gateway.draw(prompt)
             await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
@@ -90,9 +89,7 @@ async def edit_picture(
         )
         raise NOT_AN_IMAGE if other_file else EDIT_USAGE
     async with quotas.charge(message.from_user.id, "edit"):
-        async with ChatActionSender.upload_photo(
-            bot=bot, chat_id=message.chat.id, message_thread_id=message.message_thread_id
-        ):
+        async with working(ChatAction.UPLOAD_PHOTO, message, bot):
             async with heavy.hold(message.from_user.id, _("photo edit")):
                 pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
                 result = await gateway.edit(pictures, prompt)

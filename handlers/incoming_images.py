@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -49,7 +50,11 @@ def images_in(messages: Iterable[Message]) -> list[IncomingImage]:
 
 async def fetch_pictures(bot: Bot, images: list[IncomingImage]) -> list[Picture]:
     """Download and identify by their bytes; a file that is no readable image is refused in words."""
-    return [picture_from(await download(bot, image.file_id, image.file_size)) for image in images]
+    # Identifying is a byte check; converting a BMP or TIFF is Pillow work: both off the event loop.
+    return [
+        await asyncio.to_thread(picture_from, await download(bot, image.file_id, image.file_size))
+        for image in images
+    ]
 
 
 NOT_AN_IMAGE = Refusal(__("I can only work with pictures: send a photo, or a JPEG, PNG or WebP image as a file."))

@@ -65,8 +65,8 @@ class LiveAnswer:
 
     async def finish(self, text: str) -> None:
         await self._stop_display()
-        if self._private or not self._shown:
-            await answer_text(self._message, text[self._frozen :] if self._shown else text)
+        if not self._shown:  # a private chat, or a group answer complete within the first second
+            await answer_text(self._message, text)
             return
         await self._show_group(text, final=True)
 

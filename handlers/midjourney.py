@@ -8,7 +8,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.errors import Refusal
 from bot.i18n import _, __
-from bot.mj_jobs import MidjourneyJobs, Origin
+from bot.mj_jobs import SEED_USAGE, MidjourneyJobs, Origin
 from bot.mj_keyboard import MjPress
 from bot.telegram_text import escape
 from handlers.context import conversation_key
@@ -20,7 +20,6 @@ IMAGINE_USAGE = Refusal(
 BLEND_USAGE = Refusal(
     __("Send 2 to 5 photos as one album with the caption /blend (add portrait or landscape for that shape).")
 )
-SEED_USAGE = Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
 # Midjourney's own limit is about 6,000 characters; Telegram's 4,096 per message comes first anyway.
 _PROMPT_LIMIT = 4000
 _BLEND_SHAPES = {"portrait": "PORTRAIT", "landscape": "LANDSCAPE", "square": "SQUARE"}
@@ -95,7 +94,7 @@ async def press_button(query: CallbackQuery, callback_data: MjPress, jobs: Midjo
     origin = Origin(
         user_id=query.from_user.id,
         chat_id=picture.chat.id,
-        thread_id=picture.message_thread_id if picture.is_topic_message else 0,
+        thread_id=conversation_key(picture).thread_id,
         message_id=picture.message_id,
     )
     await jobs.press(origin, ticket, prompt)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, default_question
 from bot.quotas import Quotas
-from handlers.context import conversation_key, speaker_name
+from handlers.context import conversation_key, speaker_name, working
 from handlers.filters import AddressedToBot
 from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, images_in
 from handlers.replies import answer_text
@@ -38,9 +38,7 @@ async def look_at_pictures(
     key = conversation_key(message)
     speaker = speaker_name(message)
     async with quotas.charge(message.from_user.id, "vision") as use:
-        async with ChatActionSender.typing(
-            bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
-        ):
+        async with working(ChatAction.TYPING, message, bot):
             pictures = await fetch_pictures(bot, images)
             reply = await assistant.answer_photo(key, pictures, question, speaker)
             await answer_text(message, reply.text)

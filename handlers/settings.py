@@ -10,7 +10,8 @@ from aiogram.utils.i18n import I18n
 
 from bot.errors import Refusal
 from bot.i18n import LANGUAGES, _, __, language_of
-from bot.preferences import LANGUAGE_CHOICES, TEXT_REPLIES, VOICE_REPLIES, VOICES, Preferences, UserPreferences
+from bot.preferences import CHOICES, Preferences, UserPreferences
+from bot.telegram_edits import edited
 
 LANG_USAGE = Refusal(__("Usage: /lang en or /lang zh (or /lang to choose)"))
 _LANGUAGE_WORDS = {
@@ -22,7 +23,7 @@ _LANGUAGE_WORDS = {
     "chinese": "zh",
     "中文": "zh",
 }
-_MENUS = ("voice", "voice_reply", "text_reply", "language")
+_MENUS = tuple(CHOICES)
 
 
 class SettingsPress(CallbackData, prefix="set"):
@@ -77,12 +78,6 @@ def main_keyboard() -> InlineKeyboardMarkup:
 
 
 def choices_keyboard(menu: str, current: str) -> InlineKeyboardMarkup:
-    options: dict[str, tuple[str, ...]] = {
-        "voice": VOICES,
-        "voice_reply": VOICE_REPLIES,
-        "text_reply": TEXT_REPLIES,
-        "language": LANGUAGE_CHOICES,
-    }
     per_row = 4 if menu == "voice" else 1
 
     def label(value: str) -> str:
@@ -91,7 +86,7 @@ def choices_keyboard(menu: str, current: str) -> InlineKeyboardMarkup:
 
     buttons = [
         InlineKeyboardButton(text=label(value), callback_data=SettingsPress(menu=menu, value=value).pack())
-        for value in options[menu]
+        for value in CHOICES[menu]
     ]
     rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
     rows.append([InlineKeyboardButton(text=_("« Back"), callback_data=SettingsPress(menu="main").pack())])
@@ -144,8 +139,8 @@ async def press(query: CallbackQuery, callback_data: SettingsPress, preferences:
     with i18n.use_locale(language):
         await query.answer(_("Saved.") if value else None)
         if menu == "main" or value:
-            await query.message.edit_text(summary(mine, language), reply_markup=main_keyboard())
+            await edited(query.message.edit_text(summary(mine, language), reply_markup=main_keyboard()))
         else:
             current = {"voice": mine.voice, "voice_reply": mine.voice_reply, "text_reply": mine.text_reply,
                        "language": language}[menu]  # fmt: skip
-            await query.message.edit_reply_markup(reply_markup=choices_keyboard(menu, current))
+            await edited(query.message.edit_reply_markup(reply_markup=choices_keyboard(menu, current)))

@@ -6,8 +6,8 @@ import mimetypes
 from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
+from aiogram.enums import ChatAction
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.assistant import Assistant, Recording
 from bot.audio import plausible_recording
@@ -17,7 +17,7 @@ from bot.i18n import _, __
 from bot.inflight import HeavyWork
 from bot.preferences import Preferences
 from bot.quotas import Quotas
-from handlers.context import conversation_key, speaker_name
+from handlers.context import conversation_key, speaker_name, working
 from handlers.downloads import check_downloadable, download
 from handlers.filters import AddressedToBot
 from handlers.replies import answer_spoken, answer_text
@@ -83,9 +83,7 @@ async def voice_turn(
     speaker = speaker_name(message)
     mine = await preferences.of(message.from_user.id)
     async with quotas.charge(message.from_user.id, "voice") as use:
-        async with ChatActionSender.record_voice(
-            bot=bot, chat_id=message.chat.id, message_thread_id=key.thread_id or None
-        ):
+        async with working(ChatAction.RECORD_VOICE, message, bot):
             async with heavy.hold(message.from_user.id, _("voice message")):
                 data = await download(bot, incoming.file_id, incoming.file_size)
                 if not plausible_recording(data, "." + incoming.filename.rsplit(".", 1)[-1]):

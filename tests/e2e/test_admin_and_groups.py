@@ -168,6 +168,17 @@ async def test_a_banned_user_is_told_once_and_gets_no_service_anywhere(
 
 
 @shared
+async def test_the_ban_notice_speaks_the_users_language(
+    telegram: TelegramDouble, person, admin: Conversation
+) -> None:
+    me = Conversation(telegram, *person("Mei", language_code="zh-hans"))
+    admin.send_text(f"/ban {me.user['id']}")
+    await admin.reply_text()
+    me.send_text("你好")
+    assert await me.reply_text() == "你不能使用这个机器人。"
+
+
+@shared
 async def test_admins_cannot_be_banned(telegram: TelegramDouble, admin: Conversation) -> None:
     admin.send_text(f"/ban {ADMIN_ID}")
     assert "cannot be banned" in await admin.reply_text()

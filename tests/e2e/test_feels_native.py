@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import socket
+import time
 
 import aiohttp
 import pytest
@@ -211,6 +212,24 @@ async def test_settings_can_make_text_answers_spoken_too(
     assert await me.reply_text() == "spoken: say it out loud"
     request = await gateway.wait_for(last_user_text_contains("say it out loud"))
     assert request.json["model"] == "gpt-4o-audio-preview" and request.json["modalities"] == ["text", "audio"]
+
+
+@shared
+async def test_pressing_the_same_choice_twice_is_no_error(telegram: TelegramDouble, person) -> None:
+    me = Conversation(telegram, *person())
+    me.send_text("/settings")
+    menu = await me.reply("sendMessage")
+    me.since = time.monotonic()
+    data = "set:voice:ash"
+    for _ in range(2):
+        await telegram.wait_idle(0.2)
+        shown = telegram.messages[(me.chat_id, menu.result["message_id"])]
+        query = {"id": f"78{next(_tones)}", "from": me.user, "message": shown, "chat_instance": "1", "data": data}
+        telegram.push_update({"callback_query": query})
+        answer = await telegram.wait_for_method("answerCallbackQuery", callback_query_id=query["id"])
+        assert answer.params.get("text") == "Saved."
+    await telegram.wait_idle(0.3)
+    assert not me.calls_since("sendMessage")  # no apology after the second, unchanged, edit
 
 
 @shared

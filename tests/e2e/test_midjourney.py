@@ -384,3 +384,27 @@ async def test_seed_as_a_reply_to_a_result_gives_its_seed(
     assert midjourney.seed_of(_task_of_prompt(midjourney, "a seed-bearing tree")) in answer
     me.send_text("/seed")
     assert "Reply /seed" in await me.reply_text()
+
+
+@shared
+async def test_a_picture_telegram_keeps_refusing_is_reported_and_refunded(
+    telegram: TelegramDouble, midjourney: MidjourneyDouble, person
+) -> None:
+    me = Conversation(telegram, *person())
+    telegram.fail(
+        "sendPhoto",
+        times=50,
+        error_code=400,
+        description="Bad Request: IMAGE_PROCESS_FAILED",
+        match=lambda call: call.chat_id == me.chat_id,
+    )
+    me.send_text("/imagine an undeliverable sunset")
+    given_up = await telegram.wait_for(
+        lambda c: c.chat_id == me.chat_id
+        and "could not be delivered" in (c.params.get("text") or c.params.get("caption") or ""),
+        timeout=30,
+    )
+    assert "given back" in (given_up.params.get("text") or given_up.params.get("caption"))
+    attempts = [c for c in me.calls_since("sendPhoto") if "reply_markup" in c.params]
+    assert attempts == []  # none got through
+    assert (await me.quota())["imagine"][0] == 0
