@@ -400,8 +400,10 @@ async def test_a_picture_telegram_keeps_refusing_is_reported_and_refunded(
     )
     me.send_text("/imagine an undeliverable sunset")
     given_up = await telegram.wait_for(
-        lambda c: c.chat_id == me.chat_id
-        and "could not be delivered" in (c.params.get("text") or c.params.get("caption") or ""),
+        lambda c: (
+            c.chat_id == me.chat_id
+            and "could not be delivered" in (c.params.get("text") or c.params.get("caption") or "")
+        ),
         timeout=30,
     )
     assert "given back" in (given_up.params.get("text") or given_up.params.get("caption"))
