@@ -19,8 +19,8 @@ def main() -> int:
 
     try:
         asyncio.run(run(settings))
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass  # stopped during start-up
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2

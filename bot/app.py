@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import signal
 import sqlite3
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,14 +19,15 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
+from bot.actors import Identify
 from bot.admin import Administration
 from bot.albums import AlbumCollector
 from bot.assistant import Assistant
-from bot.audio import VoiceEncoder, find_ffmpeg
+from bot.audio import VoiceEncoder, encoder_parallelism, find_ffmpeg
 from bot.config import ConfigError, Settings
 from bot.conversations import Conversations
 from bot.gateway import Gateway
-from bot.http_client import build_http_client
+from bot.http_client import build_http_client, response_ceiling
 from bot.i18n import UserLanguage, build_i18n
 from bot.inflight import HeavyWork, RunningUpdates
 from bot.logs import configure_logging
@@ -34,6 +38,9 @@ from bot.mj_jobs import MidjourneyJobs
 from bot.mj_tracker import MidjourneyTracker
 from bot.preferences import Preferences
 from bot.quotas import Quotas
+from bot.recordings import RecordingMeter
+from bot.retention import Retention
+from bot.startup import check_gateway, reach_telegram
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.webhook import serve_webhook
 from handlers import build_routers
@@ -72,18 +79,22 @@ async def build_services(
         log.info("released %d reservations left by the previous run", stale)
     users = UserRepository(database)
     quotas = Quotas(usage, settings)
-    conversations = Conversations(HistoryRepository(database), settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
+    history = HistoryRepository(database)
+    conversations = Conversations(history, settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
     gateway_slots = asyncio.Semaphore(settings.MAX_PARALLEL_GATEWAY_CALLS)
+    # ffmpeg is CPU-bound: encoding answers and measuring recordings share one bound.
+    parallel = encoder_parallelism(settings.MAX_PARALLEL_ENCODES)
+    ffmpeg_slots = asyncio.Semaphore(parallel)
     gateway = Gateway(settings, http, gateway_slots)
     midjourney = Midjourney(settings, http, gateway_slots)
     mj_tasks = MidjourneyRepository(database)
     i18n = build_i18n()
     tracker = MidjourneyTracker(bot, midjourney, mj_tasks, settings, i18n)
-    admin = Administration(settings, users, usage, AuditRepository(database), quotas)
+    audit = AuditRepository(database)
+    admin = Administration(settings, users, usage, audit, quotas)
     await admin.load()
     heavy = HeavyWork()
     preferences = Preferences(PreferencesRepository(database), settings.VOICE)
-    await preferences.load()
     return {
         "i18n": i18n,
         "preferences": preferences,
@@ -94,11 +105,13 @@ async def build_services(
         "conversations": conversations,
         "gateway": gateway,
         "assistant": Assistant(
-            gateway, conversations, VoiceEncoder(ffmpeg, settings.MAX_PARALLEL_ENCODES or None)
+            gateway, conversations, VoiceEncoder(ffmpeg, ffmpeg_slots, parallel), settings.MAX_IMAGE_PIXELS
         ),
+        "meter": RecordingMeter(ffmpeg, ffmpeg_slots),
         "tracker": tracker,
         "jobs": MidjourneyJobs(midjourney, mj_tasks, quotas, tracker, heavy),
         "heavy": heavy,
+        "retention": Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS),
     }
 
 
@@ -106,9 +119,10 @@ def build_dispatcher(services: dict[str, Any], running: RunningUpdates) -> Dispa
     dispatcher = Dispatcher(**services)
     # Outer middlewares run in this order for every update, before any filter.
     dispatcher.update.outer_middleware(running)
+    dispatcher.update.outer_middleware(Identify())
     dispatcher.update.outer_middleware(KnownUsers(services["users"]))
-    # The language of each message, button and error: the user's choice, else their Telegram language.
-    language = UserLanguage(services["i18n"], services["preferences"].chosen_languages)
+    # The language of each message, button and error: the actor's choice, else their Telegram language.
+    language = UserLanguage(services["i18n"], services["preferences"].chosen_language)
     dispatcher.update.outer_middleware(BanGate(services["admin"], language))
     language.setup(dispatcher)
     dispatcher.message.outer_middleware(AlbumCollector())
@@ -128,24 +142,33 @@ async def run(settings: Settings) -> None:
 
     database = await open_database(settings)
     # As many connections as gateway calls may be in flight, and a few for image downloads.
-    http = build_http_client(settings.MAX_PARALLEL_GATEWAY_CALLS + 16)
+    http = build_http_client(
+        settings.MAX_PARALLEL_GATEWAY_CALLS + 16, response_ceiling(settings.max_download_bytes)
+    )
     bot = build_bot(settings)
     tracker: MidjourneyTracker | None = None
+    gateway_check: asyncio.Task[None] | None = None
+    retention: Retention | None = None
     try:
         services = await build_services(settings, database, http, bot, ffmpeg)
         running = RunningUpdates()
         dispatcher = build_dispatcher(services, running)
         warming = asyncio.create_task(asyncio.to_thread(services["gateway"].warm_up))
-        if not settings.WEBHOOK_URL:
-            await forget_webhook(bot)
-        await register_menus(bot, services["i18n"], settings.ADMIN_IDS)
-        await warming
+        gateway_check = asyncio.create_task(check_gateway(http, settings))
+        with stopped_by_signals():  # until polling or the webhook server take the signals over
+            await reach_telegram(bot, settings)
+            if not settings.WEBHOOK_URL:
+                await forget_webhook(bot)
+            await register_menus(bot, services["i18n"], settings.ADMIN_IDS)
+            await warming
         # Everything built so far lives as long as the process (aiogram's and the SDK's models above all). Out
         # of the collector's sight, full collections get cheap, and therefore frequent enough to free the
         # cyclic garbage each turn leaves (HTTP responses) before it piles up.
         gc.freeze()
         tracker = services["tracker"]
         await tracker.start()
+        retention = services["retention"]
+        retention.start()
         # Both return on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.
         if settings.WEBHOOK_URL:
             await serve_webhook(settings, dispatcher, bot, database)
@@ -155,12 +178,31 @@ async def run(settings: Settings) -> None:
     except TelegramUnauthorizedError:
         raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None
     finally:
+        if gateway_check is not None:
+            gateway_check.cancel()
+        if retention is not None:
+            await retention.stop()
         if tracker is not None:
             await tracker.stop()
         await bot.session.close()
         await http.aclose()
         await database.close()
         log.info("stopped")
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and Ctrl-C during start-up (Telegram being waited for) stop the process at once and cleanly."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, main.cancel)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 async def forget_webhook(bot: Bot) -> None:

@@ -10,7 +10,7 @@ from bot.conversations import ConversationKey, Conversations
 from bot.errors import UserFacingError
 from bot.gateway import ChatReply, Gateway, StreamedReply
 from bot.i18n import _, __
-from bot.images import Picture, prepare_for_vision
+from bot.images import Picture, data_urls, prepare_for_vision
 
 
 class NothingHeard(UserFacingError):
@@ -34,10 +34,13 @@ class SpokenAnswer:
 
 
 class Assistant:
-    def __init__(self, gateway: Gateway, conversations: Conversations, encoder: VoiceEncoder) -> None:
+    def __init__(
+        self, gateway: Gateway, conversations: Conversations, encoder: VoiceEncoder, max_pixels: int
+    ) -> None:
         self._gateway = gateway
         self._conversations = conversations
         self._encoder = encoder
+        self._max_pixels = max_pixels
 
     # Each answer is stored in the history as soon as it exists, before it is sent: a message the user sends
     # right after seeing it (/reset, a follow-up) must find the history already complete.
@@ -63,10 +66,8 @@ class Assistant:
         self, key: ConversationKey, pictures: list[Picture], question: str, speaker: str = ""
     ) -> ChatReply:
         """The vision model's answer about the pictures, with the conversation as context."""
-        fitted = [await prepare_for_vision(picture) for picture in pictures]
-        messages = await self._conversations.prompt(
-            key, question, speaker, image_urls=[picture.data_url() for picture in fitted]
-        )
+        fitted = [await prepare_for_vision(picture, self._max_pixels) for picture in pictures]
+        messages = await self._conversations.prompt(key, question, speaker, image_urls=await data_urls(fitted))
         reply = await self._gateway.look(messages)
         await self._conversations.remember(key, photo_note(question, len(pictures)), reply.text, speaker)
         return reply

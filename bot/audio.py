@@ -83,7 +83,10 @@ def read_wav(wav: bytes) -> PcmAudio:
             if size < 16 or body_start + 16 > len(wav):
                 raise AudioError("truncated fmt chunk")
             audio_format, channels, sample_rate, _, _, bits = struct.unpack_from("<HHIIHH", wav, body_start)
-            if audio_format == _WAVE_FORMAT_EXTENSIBLE and size >= 40:
+            if audio_format == _WAVE_FORMAT_EXTENSIBLE:
+                # The real encoding is the first two bytes of the SubFormat GUID, 24 bytes into the chunk.
+                if size < 26 or body_start + 26 > len(wav):
+                    raise AudioError("truncated extensible fmt chunk")
                 (audio_format,) = struct.unpack_from("<H", wav, body_start + 24)
             fmt = (audio_format, channels, sample_rate, bits)
         elif chunk_id == b"data":
@@ -128,6 +131,11 @@ def plausible_recording(data: bytes, extension: str) -> bool:
     return bool(data)
 
 
+def encoder_parallelism(configured: int) -> int:
+    """MAX_PARALLEL_ENCODES, where 0 means one ffmpeg per CPU core."""
+    return configured or os.cpu_count() or 1
+
+
 def find_ffmpeg(configured: str) -> str:
     """The ffmpeg to use: FFMPEG_PATH when set, else the binary bundled in the imageio-ffmpeg wheel."""
     if configured:
@@ -160,11 +168,10 @@ class VoiceEncoder:
     how many answers are held in memory waiting for an encoder (a few per encoder, so none ever idles).
     """
 
-    def __init__(self, ffmpeg: str, max_parallel: int | None = None) -> None:
+    def __init__(self, ffmpeg: str, slots: asyncio.Semaphore, parallel: int) -> None:
         # pydub reads the converter from a class attribute; this process has one ffmpeg, set once.
         AudioSegment.converter = ffmpeg
-        parallel = max_parallel or os.cpu_count() or 1
-        self._slots = asyncio.Semaphore(parallel)
+        self._slots = slots  # the process's ffmpeg runs at once, shared with the recording meter
         self._admitted = asyncio.Semaphore(parallel * 4)
 
     def admission(self) -> asyncio.Semaphore:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -10,6 +11,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 QUOTA_KINDS = ("chat", "voice", "vision", "edit", "draw", "imagine")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -57,7 +59,14 @@ class Settings(BaseSettings):
 
     # --- tuning beyond the contract (documented in .env.example and the README) ---
     HISTORY_TURNS: int = Field(10, ge=0, description="earlier exchanges sent as context")
-    MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest voice note accepted")
+    MAX_VOICE_SECONDS: int = Field(300, ge=1, description="longest recording accepted, by its real length")
+    MAX_IMAGE_PIXELS: int = Field(
+        40_000_000, ge=1, description="pictures with more pixels (by their header) are refused before decoding"
+    )
+    MAX_DOWNLOAD_MB: float = Field(
+        50.0, gt=0, description="cap on a picture fetched from the gateway or Midjourney"
+    )
+    HISTORY_DAYS: int = Field(30, ge=1, description="days a conversation's turns are kept")
     CHAT_TIMEOUT: float = Field(
         60.0, gt=0, description="seconds a text turn or a Midjourney call may take upstream"
     )
@@ -117,12 +126,25 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (Telegram delivers webhooks over HTTPS only)")
         return value
 
+    @field_validator("WEBHOOK_SECRET")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr) -> SecretStr:
+        # Telegram's setWebhook takes 1-256 characters of A-Z, a-z, 0-9, _ and -; anything else it refuses.
+        secret = value.get_secret_value()
+        if secret and not _WEBHOOK_SECRET.fullmatch(secret):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
     @model_validator(mode="after")
     def _derive_mj_base(self) -> Settings:
         if not self.MJ_BASE_URL:
             base = self.API_BASE_URL
             self.MJ_BASE_URL = base[: -len("/v1")] if base.endswith("/v1") else base
         return self
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.MAX_DOWNLOAD_MB * 1024 * 1024)
 
     def quota_default(self, kind: str) -> int:
         """The daily limit every user has for `kind` unless an admin changed theirs."""

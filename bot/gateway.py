@@ -7,6 +7,7 @@ import binascii
 import contextlib
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,14 +16,16 @@ import httpx
 import openai
 
 from bot.config import Settings
-from bot.errors import UserFacingError
-from bot.http_client import TRANSPORT_TIMEOUT, DownloadFailed, download
+from bot.errors import Refusal, UserFacingError
+from bot.http_client import TRANSPORT_TIMEOUT, DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
 from bot.i18n import __
-from bot.images import Picture, sniff_mime
+from bot.images import Picture, PictureTooLarge, check_picture, sniff_mime
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class GatewayError(UserFacingError):
@@ -53,6 +56,10 @@ class UnreadableRecording(GatewayError):
 
 class GatewayBadAnswer(GatewayError):
     user_message = __("Sorry, the AI service sent back an answer I could not use. Please try again.")
+
+
+class GatewayAnswerTooLarge(GatewayError):
+    user_message = __("Sorry, the AI service sent back a file larger than I accept. Nothing was charged.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,10 +197,11 @@ class Gateway:
                     choices = getattr(chunk, "choices", None) or []
                     piece = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
                     if isinstance(piece, str) and piece:
-                        into.text += piece
-                        yield into.text
+                        into.text = _joined(into.text, piece)
+                        yield _valid_text(_whole_characters(into.text))
             finally:
                 await stream.close()
+            into.text = _valid_text(into.text)
             if not into.text.strip():
                 raise GatewayBadAnswer("streamed answer without text")
 
@@ -267,20 +275,42 @@ class Gateway:
         return {} if self._settings.IMAGE_MODEL.startswith("gpt-image") else {"response_format": "b64_json"}
 
     async def _image(self, operation: str, send: Callable[[], Awaitable[Any]]) -> GeneratedImage:
-        answer = await self._guarded(operation, self._settings.IMAGE_TIMEOUT, send, _read_image)
-        if isinstance(answer, GeneratedImage):
-            return answer
-        url, revised = answer  # a link instead of base64: fetched with the shared client
+        # The answer can hold megabytes of base64: it is parsed and decoded in a worker thread.
+        encoded, url, revised = await self._guarded(
+            operation, self._settings.IMAGE_TIMEOUT, send, _read_image, parse_in_thread=True
+        )
         try:
-            return GeneratedImage(_picture(await self._download(url)), revised)
-        except GatewayBadAnswer:
-            log.warning("gateway %s failed: the linked file is not an image", operation)
+            if encoded is not None:
+                data = await asyncio.to_thread(_unbase64, encoded, "image")
+            else:  # a link instead of base64: fetched with the shared client
+                data = await self._download(url or "")
+            picture = await asyncio.to_thread(self._picture, data)
+        except GatewayError as error:
+            log.warning("gateway %s failed: %s", operation, error)
             raise
+        return GeneratedImage(picture, revised)
+
+    def _picture(self, data: bytes) -> Picture:
+        """Blocking: an answer's picture, checked by its bytes and header like any picture a user sends."""
+        if len(data) > self._settings.max_download_bytes:
+            raise GatewayAnswerTooLarge("image over MAX_DOWNLOAD_MB")
+        mime = sniff_mime(data)
+        if mime is None:
+            raise GatewayBadAnswer("image answer that is not an image")
+        try:
+            check_picture(data, self._settings.MAX_IMAGE_PIXELS)
+        except PictureTooLarge:
+            raise GatewayAnswerTooLarge("image over MAX_IMAGE_PIXELS") from None
+        except Refusal:
+            raise GatewayBadAnswer("image answer that is not an image") from None
+        return Picture(data, mime)
 
     async def _download(self, url: str) -> bytes:
-        """Some gateways answer with a link instead of base64: fetch it with the shared client."""
+        """Some gateways answer with a link instead of base64: fetch it with the shared client, capped."""
         try:
-            return await download(self._http, url, self._settings.IMAGE_TIMEOUT)
+            return await download(self._http, url, self._settings.IMAGE_TIMEOUT, self._settings.max_download_bytes)
+        except DownloadTooLarge:
+            raise GatewayAnswerTooLarge("image download over MAX_DOWNLOAD_MB") from None
         except DownloadFailed:
             raise GatewayUnavailable("image download failed") from None
 
@@ -290,12 +320,16 @@ class Gateway:
         deadline: float,
         send: Callable[[], Awaitable[Any]],
         read: Callable[[Any], T],
+        parse_in_thread: bool = False,
     ) -> T:
-        """Send one request (retries included) under an overall deadline and read its answer."""
+        """Send one request (retries included) under an overall deadline and read its answer (in a worker thread
+        when it may be megabytes of JSON)."""
         async with self._translated(operation, deadline) as attempt:
             async with self._slots:  # waiting for a free slot counts against the deadline too
                 raw = await send()
             attempt.request_id = raw.headers.get("x-request-id") or "-"
+            if parse_in_thread:
+                return await asyncio.to_thread(lambda: read(raw.parse()))
             return read(raw.parse())
 
     @contextlib.asynccontextmanager
@@ -322,7 +356,10 @@ class Gateway:
                 "gateway %s failed: status=%s request_id=%s", operation, error.status_code, error.request_id or "-"
             )
             raise _status_error(operation, error) from None
-        except (openai.APIConnectionError, httpx.TransportError):
+        except (openai.APIConnectionError, httpx.TransportError) as error:
+            if isinstance(error, ResponseTooLarge) or isinstance(error.__cause__, ResponseTooLarge):
+                log.warning("gateway %s failed: the answer was larger than the process reads", operation)
+                raise GatewayAnswerTooLarge(operation) from None
             log.warning("gateway %s failed: cannot connect", operation)
             raise GatewayUnavailable(operation) from None
         except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
@@ -384,8 +421,8 @@ def _is_policy_refusal(error: openai.APIStatusError) -> bool:
     return any(word in said for word in ("content_policy", "moderation", "safety", "content_filter"))
 
 
-def _read_image(result: Any) -> GeneratedImage | tuple[str, str | None]:
-    """The first image of an images answer, or its link and revised prompt when it came as a URL."""
+def _read_image(result: Any) -> tuple[str | None, str | None, str | None]:
+    """The first image of an images answer: (its base64, or None and its link), and the revised prompt."""
     data = getattr(result, "data", None)
     if not data:
         raise GatewayBadAnswer("image answer without images")
@@ -393,18 +430,32 @@ def _read_image(result: Any) -> GeneratedImage | tuple[str, str | None]:
     revised = getattr(item, "revised_prompt", None)
     revised = revised.strip() if isinstance(revised, str) and revised.strip() else None
     encoded, url = getattr(item, "b64_json", None), getattr(item, "url", None)
-    if encoded:
-        return GeneratedImage(_picture(_unbase64(encoded, "image")), revised)
+    if isinstance(encoded, str) and encoded:
+        return encoded, None, revised
     if url:
-        return str(url), revised
+        return None, str(url), revised
     raise GatewayBadAnswer("image answer without data")
 
 
-def _picture(data: bytes) -> Picture:
-    mime = sniff_mime(data)
-    if mime is None:
-        raise GatewayBadAnswer("image answer that is not an image")
-    return Picture(data, mime)
+def _joined(text: str, piece: str) -> str:
+    """A streamed piece added to the text. An emoji (a UTF-16 surrogate pair) may arrive in two pieces, each
+    half escaped on its own in the JSON: the halves are joined back into the one character."""
+    joined = text + piece
+    if _SURROGATE.search(piece) is None:
+        return joined
+    return joined.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _whole_characters(text: str) -> str:
+    """The text without a trailing half character still waiting for its other half."""
+    return text[:-1] if text and "\ud800" <= text[-1] <= "\udbff" else text
+
+
+def _valid_text(text: str) -> str:
+    """A half character that never met its other half becomes U+FFFD: Telegram takes only valid UTF-8."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _unbase64(data: str, what: str) -> bytes:

@@ -3,9 +3,10 @@ through aiogram's I18n). `_` translates now, in the current update's language; `
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from aiogram.types import TelegramObject, User
+from aiogram.types import TelegramObject
 from aiogram.utils.i18n import I18n, I18nMiddleware
 from babel.support import LazyProxy
 
@@ -45,14 +46,14 @@ def language_of(language_code: str | None) -> str:
 
 
 class UserLanguage(I18nMiddleware):
-    """The language of an update: the user's own choice (/lang, /settings), else their Telegram language."""
+    """The language of an update: the actor's own choice (/lang, /settings), else their Telegram language."""
 
-    def __init__(self, i18n: I18n, chosen: dict[int, str]) -> None:
+    def __init__(self, i18n: I18n, chosen: Callable[[int], Awaitable[str | None]]) -> None:
         super().__init__(i18n)
-        self._chosen = chosen  # user id -> language, kept current by the settings service
+        self._chosen = chosen  # actor id -> the language they chose, if any
 
     async def get_locale(self, event: TelegramObject, data: dict) -> str:  # type: ignore[override]
-        user: User | None = data.get("event_from_user")
-        if user is None:
+        actor = data.get("actor")
+        if actor is None:
             return ENGLISH
-        return self._chosen.get(user.id) or language_of(user.language_code)
+        return await self._chosen(actor.id) or language_of(actor.language_code)

@@ -1,5 +1,5 @@
-"""Work in flight: at most one heavy request per user (which /cancel can stop), and every running update,
-so that a shutdown can let them finish."""
+"""Work in flight: each actor's requests, which /cancel stops (at most one heavy one at a time), and every running
+update, so that a shutdown can let them finish."""
 
 from __future__ import annotations
 
@@ -33,28 +33,32 @@ class RequestCancelled(UserFacingError):
 class _Held:
     task: asyncio.Task[Any]
     what: str
+    exclusive: bool
     cancelled_by_user: bool = False
 
 
 class HeavyWork:
-    """One voice turn, edit, drawing or Midjourney submission per user at a time."""
+    """Each actor's requests in flight, which /cancel stops: at most one heavy one (a voice turn, an edit, a
+    drawing, a Midjourney submission) at a time, and any number of light ones (text answers)."""
 
     def __init__(self) -> None:
-        self._held: dict[int, _Held] = {}
+        self._held: dict[int, list[_Held]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, user_id: int, what: str) -> AsyncIterator[None]:
-        """Run the block as the user's one heavy request; a second one meanwhile is refused in words.
+    async def hold(self, actor_id: int, what: str, exclusive: bool = True) -> AsyncIterator[None]:
+        """Run the block as one of the actor's requests; a second exclusive one meanwhile is refused in words.
 
         Hold only the slow part, not the sending of the answer: a request sent the moment the answer appears
-        must not be refused. When the user cancels, the block is interrupted and RequestCancelled comes out of
+        must not be refused. When the actor cancels, the block is interrupted and RequestCancelled comes out of
         it, so the quota reservation around it is released and the user is told, like any other failure.
         """
-        if user_id in self._held:
+        mine = self._held.setdefault(actor_id, [])
+        if exclusive and any(held.exclusive for held in mine):
             raise STILL_WORKING
         task = asyncio.current_task()
         assert task is not None
-        held = self._held[user_id] = _Held(task, what)
+        held = _Held(task, what, exclusive)
+        mine.append(held)
         try:
             yield
         except asyncio.CancelledError:
@@ -63,17 +67,21 @@ class HeavyWork:
             task.uncancel()
             raise RequestCancelled(what) from None
         finally:
-            if self._held.get(user_id) is held:
-                del self._held[user_id]
+            mine.remove(held)
+            if not mine and self._held.get(actor_id) is mine:
+                del self._held[actor_id]
 
-    def cancel(self, user_id: int) -> str | None:
-        """Stop the user's heavy request; returns what it was, or None when there was none."""
-        held = self._held.get(user_id)
-        if held is None or held.cancelled_by_user:
-            return None
-        held.cancelled_by_user = True
-        held.task.cancel()
-        return held.what
+    def busy(self, actor_id: int) -> bool:
+        """Whether the actor has an exclusive request running (a new one would be refused)."""
+        return any(held.exclusive for held in self._held.get(actor_id, ()))
+
+    def cancel(self, actor_id: int) -> str | None:
+        """Stop every request of the actor's; returns what the first was, or None when there was none."""
+        stopped = [held for held in self._held.get(actor_id, ()) if not held.cancelled_by_user]
+        for held in stopped:
+            held.cancelled_by_user = True
+            held.task.cancel()
+        return stopped[0].what if stopped else None
 
 
 class RunningUpdates(BaseMiddleware):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Sequence
@@ -14,7 +15,7 @@ from babel.support import LazyProxy
 
 from bot.config import Settings
 from bot.errors import UserFacingError
-from bot.http_client import DownloadFailed, download
+from bot.http_client import DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
 from bot.i18n import _, __
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,10 @@ class MidjourneyUnavailable(MidjourneyError):
 
 class MidjourneyBadAnswer(MidjourneyError):
     user_message = __("Sorry, Midjourney sent back something I could not use. Please try again.")
+
+
+class MidjourneyTooLarge(MidjourneyError):
+    user_message = __("Midjourney's picture is larger than I accept, so I could not deliver it.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +115,9 @@ class Midjourney:
         self._base = settings.MJ_BASE_URL
         self._headers = {"Authorization": f"Bearer {settings.API_KEY.get_secret_value()}"}
         self._timeout = settings.CHAT_TIMEOUT
+        self._max_download = settings.max_download_bytes
+        # Ids of malformed list entries already logged: one line per bad task, not one per poll.
+        self._reported_malformed: set[str] = set()
 
     async def imagine(self, prompt: str, images: Sequence[str] = ()) -> str:
         """Start a picture from a prompt (and optional reference images as data URLs); returns the task id."""
@@ -133,11 +141,27 @@ class Midjourney:
         return MjTask.from_json(await self._call("GET", f"/mj/task/{task_id}/fetch"))
 
     async def list(self, task_ids: Sequence[str]) -> list[MjTask]:
-        """Many tasks in one call; unknown ids are simply absent from the answer."""
+        """Many tasks in one call; unknown ids are simply absent from the answer, and so are malformed entries:
+        one bad task must not hide the others."""
         answer = await self._call("POST", "/mj/task/list-by-condition", {"ids": list(task_ids)})
         if not isinstance(answer, list):
             raise MidjourneyBadAnswer("task list that is not a list")
-        return [MjTask.from_json(item) for item in answer]
+        tasks = []
+        for item in answer:
+            try:
+                tasks.append(MjTask.from_json(item))
+            except (MidjourneyBadAnswer, ValueError, TypeError):
+                self._report_malformed(item)
+        return tasks
+
+    def _report_malformed(self, item: Any) -> None:
+        task_id = str(item.get("id"))[:40] if isinstance(item, dict) else "-"
+        if task_id in self._reported_malformed:
+            return
+        if len(self._reported_malformed) >= 1000:  # a bound, should the gateway invent new ids for ever
+            self._reported_malformed.clear()
+        self._reported_malformed.add(task_id)
+        log.warning("midjourney listed a malformed task (id %s); skipping it", task_id)
 
     async def seed(self, task_id: str) -> str:
         answer = await self._call("GET", f"/mj/task/{task_id}/image-seed")
@@ -146,10 +170,13 @@ class Midjourney:
         return str(answer["result"])
 
     async def download(self, url: str) -> bytes:
-        """A task's image. The key goes only to the gateway itself, never to a CDN the image may live on."""
+        """A task's image, at most MAX_DOWNLOAD_MB. The key goes only to the gateway itself, never to a CDN the
+        image may live on (nor to wherever the gateway redirects)."""
         headers = self._headers if url.startswith(self._base + "/") else None
         try:
-            return await download(self._http, url, self._timeout, headers)
+            return await download(self._http, url, self._timeout, self._max_download, headers)
+        except DownloadTooLarge:
+            raise MidjourneyTooLarge("image over MAX_DOWNLOAD_MB") from None
         except DownloadFailed:
             raise MidjourneyUnavailable("image download failed") from None
 
@@ -180,12 +207,18 @@ class Midjourney:
         raise MidjourneyUnavailable(f"code {code}")
 
     async def _call(self, verb: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        # A body with pictures is megabytes of JSON: serialised in a worker thread, not on the event loop.
+        content = None if body is None else await asyncio.to_thread(_json_bytes, body)
+        headers = self._headers if content is None else {**self._headers, "Content-Type": "application/json"}
         try:
             async with asyncio.timeout(self._timeout), self._slots:
-                response = await self._http.request(verb, self._base + path, json=body, headers=self._headers)
+                response = await self._http.request(verb, self._base + path, content=content, headers=headers)
         except (httpx.TimeoutException, TimeoutError):
             log.warning("midjourney %s %s timed out", verb, path)
             raise MidjourneyUnavailable("timeout") from None
+        except ResponseTooLarge:
+            log.warning("midjourney %s %s failed: the answer was larger than the process reads", verb, path)
+            raise MidjourneyBadAnswer("answer too large") from None
         except httpx.TransportError as error:
             log.warning("midjourney %s %s failed: %s", verb, path, type(error).__name__)
             raise MidjourneyUnavailable("cannot connect") from None
@@ -219,3 +252,7 @@ class Midjourney:
         if response.status_code >= 500:
             return MidjourneyUnavailable(f"status {response.status_code}")
         return MidjourneyRejected(_NOT_ACCEPTED)
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError
 
 from bot.errors import Refusal
 from bot.i18n import _, __, current_language
+from bot.images import Picture, data_urls
 from bot.inflight import HeavyWork
 from bot.logs import log_turn
 from bot.midjourney import Midjourney
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 SEED_USAGE = Refusal(__("Reply /seed to one of my Midjourney pictures to get its seed."))
 STALE_BUTTON = Refusal(__("This button no longer works. Start again with /imagine."))
+
+
+PictureLoader = Callable[[], Awaitable[Sequence[Picture]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +68,21 @@ class MidjourneyJobs:
         self._tracker = tracker
         self._heavy = heavy
 
-    async def imagine(self, origin: Origin, prompt: str, images: Sequence[str] = ()) -> str:
-        return await self._start(origin, "imagine", prompt, lambda: self._mj.imagine(prompt, images))
+    async def imagine(self, origin: Origin, prompt: str, references: PictureLoader | None = None) -> str:
+        """Start a picture from a prompt; `references` fetches the reference pictures, once the quota and the
+        one-request rule have let the job start (nobody makes the bot download and decode for free)."""
 
-    async def blend(self, origin: Origin, images: Sequence[str], dimensions: str) -> str:
-        return await self._start(origin, "blend", "", lambda: self._mj.blend(images, dimensions))
+        async def submit() -> str:
+            images = await data_urls(await references()) if references is not None else []
+            return await self._mj.imagine(prompt, images)
+
+        return await self._start(origin, "imagine", prompt, submit)
+
+    async def blend(self, origin: Origin, pictures: PictureLoader, dimensions: str) -> str:
+        async def submit() -> str:
+            return await self._mj.blend(await data_urls(await pictures()), dimensions)
+
+        return await self._start(origin, "blend", "", submit)
 
     async def claim_button(self, key: str, user_id: int) -> PressTicket:
         """The pressed button, marked as running, with the presser's use reserved.
@@ -114,11 +128,13 @@ class MidjourneyJobs:
         row = await self._repo.task_of_result(chat_id, message_id)
         return row.prompt if row else ""
 
-    async def seed(self, chat_id: int, message_id: int) -> str:
+    async def seed(self, actor_id: int, chat_id: int, message_id: int) -> str:
         row = await self._repo.task_of_result(chat_id, message_id)
         if row is None:
             raise SEED_USAGE
-        return await self._mj.seed(row.task_id)
+        # A gateway call like any other: one request at a time per actor, which /cancel can stop.
+        async with self._heavy.hold(actor_id, _("seed lookup")):
+            return await self._mj.seed(row.task_id)
 
     async def _start(self, origin: Origin, kind: str, prompt: str, submit: Callable[[], Awaitable[str]]) -> str:
         started = time.monotonic()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
 import time
 
@@ -13,13 +12,13 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramForbiddenError
 from aiogram.types import BufferedInputFile, InputMediaPhoto, Message, ReplyParameters
 from aiogram.utils.i18n import I18n
-from PIL import Image
 
 from bot.config import Settings
-from bot.errors import UserFacingError
+from bot.errors import Refusal, UserFacingError
 from bot.i18n import _
-from bot.images import TELEGRAM_PHOTO_LIMIT, sniff_mime
-from bot.midjourney import Midjourney, MidjourneyError, MjTask
+from bot.images import TELEGRAM_PHOTO_LIMIT, PictureTooLarge, as_telegram_photo
+from bot.lru import LruCache
+from bot.midjourney import Midjourney, MidjourneyError, MidjourneyTooLarge, MjTask
 from bot.mj_keyboard import keyboard
 from bot.telegram_edits import edited
 from bot.telegram_text import escape, shorten
@@ -38,6 +37,8 @@ _WAITING = {"", "NOT_START", "SUBMITTED"}
 _MODAL_ANSWERED = "MODAL_ANSWERED"
 # Polls in a row a finished picture may fail to arrive before it is reported and refunded.
 _DELIVERY_ATTEMPTS = 5
+# Chats whose last edit time is remembered: a time older than the gap means nothing, so a few thousand suffice.
+_EDIT_TIMES_KEPT = 4096
 
 
 class MidjourneyTracker:
@@ -50,7 +51,8 @@ class MidjourneyTracker:
         self._repo = repository
         self._interval = settings.MJ_POLL_INTERVAL
         self._timeout = settings.MJ_TIMEOUT
-        self._last_edit: dict[int, float] = {}
+        self._max_pixels = settings.MAX_IMAGE_PIXELS
+        self._last_edit: LruCache[int, float] = LruCache(_EDIT_TIMES_KEPT)
         self._delivery_failures: dict[str, int] = {}
         self._slots = asyncio.Semaphore(_PARALLEL_TASKS)
         self._loop: asyncio.Task[None] | None = None
@@ -105,7 +107,9 @@ class MidjourneyTracker:
             try:
                 found.update((task.id, task) for task in await self._mj.list(batch))
             except MidjourneyError:
-                return  # logged by the client; the next interval tries again
+                # Logged by the client; the next interval asks again. The tasks of this batch still time out
+                # (and are refunded) meanwhile: a gateway that keeps failing must not keep the uses.
+                continue
         await asyncio.gather(*(self._follow(row, found.get(row.task_id)) for row in rows))
 
     async def _follow(self, row: MjTaskRow, task: MjTask | None) -> None:
@@ -167,9 +171,10 @@ class MidjourneyTracker:
     def _may_edit(self, chat_id: int) -> bool:
         gap = _EDIT_GAP_PRIVATE if chat_id > 0 else _EDIT_GAP_GROUP
         now = time.monotonic()
-        if now - self._last_edit.get(chat_id, float("-inf")) < gap:
+        last = self._last_edit.get(chat_id)
+        if last is not None and now - last < gap:
             return False  # shown at a later poll: the stored state still says what was last shown
-        self._last_edit[chat_id] = now
+        self._last_edit.put(chat_id, now)
         return True
 
     async def _preview(self, task: MjTask) -> bytes | None:
@@ -177,9 +182,9 @@ class MidjourneyTracker:
             return None
         try:
             image = await self._mj.download(task.image_url)
-        except MidjourneyError:
+            return await asyncio.to_thread(as_telegram_photo, image, self._max_pixels)
+        except (MidjourneyError, Refusal):
             return None  # a preview is a nicety; the next poll may get one
-        return await asyncio.to_thread(_as_photo, image)
 
     async def _show_preview(self, row: MjTaskRow, image: bytes, caption: str) -> None:
         photo = BufferedInputFile(image, filename="preview.jpg")
@@ -215,11 +220,15 @@ class MidjourneyTracker:
 
     async def _deliver_or_give_up(self, row: MjTaskRow, task: MjTask) -> None:
         """Deliver a finished picture; one that fails to arrive several polls in a row (an image link that
-        leads nowhere, a picture Telegram refuses) is reported and refunded rather than tried for ever."""
+        leads nowhere, a picture Telegram refuses) is reported and refunded rather than tried for ever, and one
+        that is too large at once."""
         try:
             await self._deliver(row, task)
         except TelegramForbiddenError:
             raise
+        except (MidjourneyTooLarge, PictureTooLarge):
+            self._delivery_failures.pop(row.task_id, None)
+            await self._fail(row, _("❌ Midjourney finished this picture, but it is larger than I accept."))
         except Exception:
             failures = self._delivery_failures[row.task_id] = self._delivery_failures.get(row.task_id, 0) + 1
             if failures < _DELIVERY_ATTEMPTS:
@@ -234,7 +243,9 @@ class MidjourneyTracker:
         if not await self._repo.claim_delivery(row.task_id):
             return  # somebody else (an earlier round still running) is delivering it
         try:
-            image = await asyncio.to_thread(_as_photo, await self._mj.download(task.image_url))
+            image = await asyncio.to_thread(
+                as_telegram_photo, await self._mj.download(task.image_url), self._max_pixels
+            )
             buttons = await self._repo.save_buttons(task.id, [(b.custom_id, b.label) for b in task.buttons])
             markup = keyboard([(button.key, button.label) for button in buttons])
             caption = escape(shorten(row.prompt, 1000)) or None
@@ -304,16 +315,3 @@ def _reply_to(row: MjTaskRow | NewMjTask) -> ReplyParameters | None:
     if row.request_message_id is None:
         return None
     return ReplyParameters(message_id=row.request_message_id, allow_sending_without_reply=True)
-
-
-def _as_photo(image: bytes) -> bytes:
-    """Blocking: Telegram takes JPEG and PNG photos reliably; a WebP (some CDNs serve those) becomes a JPEG."""
-    if sniff_mime(image) in ("image/jpeg", "image/png"):
-        return image
-    try:
-        with Image.open(io.BytesIO(image)) as picture:
-            out = io.BytesIO()
-            picture.convert("RGB").save(out, format="JPEG", quality=92)
-            return out.getvalue()
-    except (OSError, Image.DecompressionBombError) as error:
-        raise ValueError("not an image") from error

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bot.i18n import LANGUAGES
+from bot.lru import LruCache
 from storage.preferences import PreferencesRepository, StoredPreferences
 
 # The built-in voices the spec lists for audio output of chat completions.
@@ -28,16 +29,19 @@ class UserPreferences:
     text_reply: str
 
 
+# Whose settings are kept in memory: the language middleware asks on every update.
+_CACHE_CAPACITY = 10_000
+
+
 class Preferences:
     def __init__(self, repository: PreferencesRepository, default_voice: str) -> None:
         self._repo = repository
         self._default_voice = default_voice
-        self._cache: dict[int, StoredPreferences] = {}
-        # Read by the language middleware on every update, so it is a plain dict kept current here.
-        self.chosen_languages: dict[int, str] = {}
+        self._cache: LruCache[int, StoredPreferences] = LruCache(_CACHE_CAPACITY)
 
-    async def load(self) -> None:
-        self.chosen_languages.update(await self._repo.chosen_languages())
+    async def chosen_language(self, actor_id: int) -> str | None:
+        """The language chosen with /lang or /settings; None to follow Telegram's."""
+        return (await self._stored(actor_id)).language
 
     async def of(self, user_id: int) -> UserPreferences:
         stored = await self._stored(user_id)
@@ -53,11 +57,11 @@ class Preferences:
         if value not in CHOICES.get(setting, ()):
             raise ValueError(f"{setting}={value!r} is not a choice")
         await self._repo.set(user_id, setting, value)
-        self._cache[user_id] = replace(await self._stored(user_id), **{setting: value})
-        if setting == "language":
-            self.chosen_languages[user_id] = value
+        self._cache.put(user_id, replace(await self._stored(user_id), **{setting: value}))
 
     async def _stored(self, user_id: int) -> StoredPreferences:
-        if user_id not in self._cache:
-            self._cache[user_id] = await self._repo.of(user_id)
-        return self._cache[user_id]
+        stored = self._cache.get(user_id)
+        if stored is None:
+            stored = await self._repo.of(user_id)
+            self._cache.put(user_id, stored)
+        return stored

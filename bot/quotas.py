@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
@@ -75,7 +76,19 @@ class Quotas:
         if kind not in QUOTA_KINDS:
             raise ValueError(f"unknown quota kind {kind!r}")
         day = self._today()
-        outcome = await self._usage.reserve(user_id, kind, day, self._settings.quota_default(kind))
+        # Shielded: a reservation cancelled half-way may still be written; it must then be given back, not left
+        # to count against the limit until the next restart.
+        reserving = asyncio.ensure_future(
+            self._usage.reserve(user_id, kind, day, self._settings.quota_default(kind))
+        )
+        try:
+            outcome = await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                made = await reserving
+                if made.reservation_id is not None:
+                    await self._usage.release(made.reservation_id)
+            raise
         if outcome.reservation_id is None:
             log_turn(user_id, kind, "over_quota", time.monotonic())  # a turn too, if a very short one
             raise QuotaExceeded(kind, outcome.limit)

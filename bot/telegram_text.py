@@ -23,8 +23,20 @@ def escape(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
+    # surrogatepass: a lone half of an emoji (from a model's broken stream) counts as the one unit it is.
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def valid_text(text: str) -> str:
+    """Halves of an emoji that arrived apart joined again; a half with no partner replaced by U+FFFD, since
+    Telegram takes only valid UTF-8."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def _fitting_prefix(text: str, limit: int) -> int:
@@ -42,7 +54,7 @@ def _fitting_prefix(text: str, limit: int) -> int:
 def split_text(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split `text` into parts of at most `limit`, cutting at the best boundary in the second half of a part."""
     parts: list[str] = []
-    rest = text.strip()
+    rest = valid_text(text).strip()
     while rest:
         part, offset = first_part(rest, limit)
         if part:
@@ -72,7 +84,7 @@ def _best_cut(text: str, fit: int) -> int:
 
 def shorten(text: str, limit: int = CAPTION_LIMIT) -> str:
     """The text if it fits, else its first part cut at a natural boundary, ending with an ellipsis."""
-    text = text.strip()
+    text = valid_text(text).strip()
     if utf16_len(text) <= limit:
         return text
     return split_text(text, limit - 1)[0] + "…"

@@ -9,12 +9,14 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.admin import Administration, Stats
 from bot.config import QUOTA_KINDS
 from bot.errors import Refusal
 from bot.i18n import _, __
 from bot.quotas import QuotaLine, Quotas
 from bot.telegram_text import escape
+from handlers.context import replied_message
 
 SETQUOTA_USAGE = Refusal(
     __(
@@ -26,8 +28,9 @@ QUOTA_USAGE = Refusal(__("Usage: /quota for your own use, or /quota <user_id> (a
 BAN_USAGE = Refusal(__("Usage: /ban <user_id>, or reply to the user's message with /ban"))
 UNBAN_USAGE = Refusal(__("Usage: /unban <user_id>, or reply to the user's message with /unban"))
 
-# Telegram user ids are positive and fit in 52 bits; limits beyond a million a day mean a typo.
-_USER_ID = re.compile(r"[1-9][0-9]{0,15}")  # ASCII digits only: int() would read any script's digits
+# Telegram user ids are positive and chat ids (a channel's, a group's) negative, all within 52 bits; limits
+# beyond a million a day mean a typo.
+_USER_ID = re.compile(r"-?[1-9][0-9]{0,15}")  # ASCII digits only: int() would read any script's digits
 _LIMIT = re.compile(r"-1|0|[1-9][0-9]{0,6}")
 _LARGEST_USER_ID = 2**52
 
@@ -43,16 +46,22 @@ def build_router() -> Router:
 
 
 def parse_user_id(text: str) -> int | None:
+    """A user id, or a chat's negative id (for messages sent on a chat's behalf)."""
     if not _USER_ID.fullmatch(text):
         return None
     value = int(text)
-    return value if value < _LARGEST_USER_ID else None
+    return value if abs(value) < _LARGEST_USER_ID else None
 
 
 def replied_user(message: Message) -> int | None:
-    """The author of the message replied to, when that is a person."""
-    replied = message.reply_to_message
-    if replied is None or replied.from_user is None or replied.from_user.is_bot:
+    """Who wrote the message replied to: the chat it was sent on behalf of, else the person (never a bot, and
+    never the opening message of a forum topic, which every message in the topic seems to answer)."""
+    replied = replied_message(message)
+    if replied is None:
+        return None
+    if replied.sender_chat is not None:
+        return replied.sender_chat.id
+    if replied.from_user is None or replied.from_user.is_bot:
         return None
     return replied.from_user.id
 
@@ -82,15 +91,15 @@ def parse_target(args: str, reply_target: int | None, usage: Refusal) -> int:
     raise usage
 
 
-def _who(message: Message) -> int:
-    assert message.from_user is not None
-    return message.from_user.id
+def _who(actor: Actor) -> int:
+    """The admin's id; a message sent on behalf of a chat (an anonymous group admin) is nobody's admin command."""
+    return 0 if actor.is_chat else actor.id
 
 
-async def set_quota(message: Message, command: CommandObject, admin: Administration) -> None:
-    admin.require_admin(_who(message))  # non-admins learn nothing, not even whether their arguments were right
+async def set_quota(message: Message, command: CommandObject, actor: Actor, admin: Administration) -> None:
+    admin.require_admin(_who(actor))  # non-admins learn nothing, not even whether their arguments were right
     target, kinds, limit = parse_setquota(command.args or "", replied_user(message))
-    await admin.set_quota(_who(message), target, kinds, limit)
+    await admin.set_quota(_who(actor), target, kinds, limit)
     shown = _("unlimited") if limit == -1 else _("{limit} per day").format(limit=limit)
     await message.answer(
         _("✅ {kinds} limit for <code>{user}</code> is now {shown}.").format(
@@ -99,15 +108,17 @@ async def set_quota(message: Message, command: CommandObject, admin: Administrat
     )
 
 
-async def show_quota(message: Message, command: CommandObject, admin: Administration, quotas: Quotas) -> None:
-    """Everyone's own /quota; with a target, the admins' view of someone else's."""
+async def show_quota(
+    message: Message, command: CommandObject, actor: Actor, admin: Administration, quotas: Quotas
+) -> None:
+    """Everyone's own /quota (a chat's, for a message sent on its behalf); with a target, the admins' view."""
     if not (command.args or "").strip():
-        lines = await quotas.report(_who(message))
+        lines = await quotas.report(actor.id)
         await message.answer(_("<b>Your use today</b> (resets at 00:00 UTC)") + "\n" + format_quota_table(lines))
         return
-    admin.require_admin(_who(message))
+    admin.require_admin(_who(actor))
     target = parse_target(command.args or "", None, QUOTA_USAGE)
-    name, lines = await admin.quota_of(_who(message), target)
+    name, lines = await admin.quota_of(_who(actor), target)
     if name:
         who = f"{escape(name)} (<code>{target}</code>)"
     else:
@@ -115,22 +126,22 @@ async def show_quota(message: Message, command: CommandObject, admin: Administra
     await message.answer(_("<b>Use today of {who}</b>").format(who=who) + "\n" + format_quota_table(lines))
 
 
-async def ban(message: Message, command: CommandObject, admin: Administration) -> None:
-    admin.require_admin(_who(message))
+async def ban(message: Message, command: CommandObject, actor: Actor, admin: Administration) -> None:
+    admin.require_admin(_who(actor))
     target = parse_target(command.args or "", replied_user(message), BAN_USAGE)
-    await admin.ban(_who(message), target)
+    await admin.ban(_who(actor), target)
     await message.answer(_("🚫 <code>{user}</code> is banned: no service from now on.").format(user=target))
 
 
-async def unban(message: Message, command: CommandObject, admin: Administration) -> None:
-    admin.require_admin(_who(message))
+async def unban(message: Message, command: CommandObject, actor: Actor, admin: Administration) -> None:
+    admin.require_admin(_who(actor))
     target = parse_target(command.args or "", replied_user(message), UNBAN_USAGE)
-    await admin.unban(_who(message), target)
+    await admin.unban(_who(actor), target)
     await message.answer(_("✅ <code>{user}</code> can use the bot again.").format(user=target))
 
 
-async def show_stats(message: Message, admin: Administration) -> None:
-    await message.answer(format_stats(await admin.stats(_who(message))))
+async def show_stats(message: Message, actor: Actor, admin: Administration) -> None:
+    await message.answer(format_stats(await admin.stats(_who(actor))))
 
 
 def format_stats(stats: Stats) -> str:

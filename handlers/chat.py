@@ -6,6 +6,7 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.assistant import Assistant
 from bot.config import Settings
 from bot.gateway import StreamedReply
@@ -28,6 +29,7 @@ def build_router() -> Router:
 async def text_turn(
     message: Message,
     bot: Bot,
+    actor: Actor,
     assistant: Assistant,
     quotas: Quotas,
     preferences: Preferences,
@@ -35,30 +37,34 @@ async def text_turn(
     heavy: HeavyWork,
     question: str,
 ) -> None:
-    assert message.from_user is not None
     if not question:  # just "@bot" in a group
         await message.reply(_("Yes? Ask me something, or send /help."))
         return
     key = conversation_key(message)
     speaker = speaker_name(message)
-    mine = await preferences.of(message.from_user.id)
-    async with quotas.charge(message.from_user.id, "chat") as use:
-        if mine.text_reply == "voice":
+    mine = await preferences.of(actor.id)
+    if mine.text_reply == "voice":
+        # A spoken answer runs the audio model, whatever asked for it: it is a voice use.
+        async with quotas.charge(actor.id, "voice") as use:
             async with working(ChatAction.RECORD_VOICE, message, bot):
-                async with heavy.hold(message.from_user.id, _("voice message")):
+                async with heavy.hold(actor.id, _("voice message")):
                     spoken = await assistant.answer_spoken(key, question, speaker, mine.voice)
                 await answer_spoken(message, spoken, with_text=True)
             use.tokens = spoken.tokens
-        elif settings.STREAM_ANSWERS:
-            written = StreamedReply()
-            async with working(ChatAction.TYPING, message, bot):
+        return
+    async with quotas.charge(actor.id, "chat") as use:
+        async with working(ChatAction.TYPING, message, bot):
+            if settings.STREAM_ANSWERS:
+                written = StreamedReply()
                 async with LiveAnswer(message, bot) as live:
-                    async for text in assistant.stream_text(key, question, speaker, written):
-                        live.update(text)
+                    # /cancel stops a text answer too; it is not exclusive: the next question may come meanwhile.
+                    async with heavy.hold(actor.id, _("answer"), exclusive=False):
+                        async for text in assistant.stream_text(key, question, speaker, written):
+                            live.update(text)
                     await live.finish(written.text)
-            use.tokens = written.tokens
-        else:
-            async with working(ChatAction.TYPING, message, bot):
-                reply = await assistant.answer_text(key, question, speaker)
+                use.tokens = written.tokens
+            else:
+                async with heavy.hold(actor.id, _("answer"), exclusive=False):
+                    reply = await assistant.answer_text(key, question, speaker)
                 await answer_text(message, reply.text)
-            use.tokens = reply.tokens
+                use.tokens = reply.tokens

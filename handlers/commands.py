@@ -6,6 +6,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.conversations import Conversations
 from bot.i18n import _, __
 from bot.inflight import HeavyWork
@@ -51,8 +52,7 @@ async def reset_conversation(message: Message, conversations: Conversations) -> 
     await message.answer(_("Done: I have forgotten our conversation. What shall we talk about?"))
 
 
-async def cancel_request(message: Message, heavy: HeavyWork) -> None:
+async def cancel_request(message: Message, actor: Actor, heavy: HeavyWork) -> None:
     """The stopped request itself tells the user (it knows what it gave back); here only the empty case."""
-    assert message.from_user is not None
-    if heavy.cancel(message.from_user.id) is None:
+    if heavy.cancel(actor.id) is None:
         await message.answer(_("There is nothing to cancel: I'm not working on anything for you."))

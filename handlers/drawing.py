@@ -7,6 +7,7 @@ from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.config import Settings
 from bot.errors import Refusal
 from bot.gateway import Gateway, image_prompt_limit
@@ -15,7 +16,7 @@ from bot.images import editable
 from bot.inflight import HeavyWork
 from bot.quotas import Quotas
 from bot.telegram_text import escape, shorten
-from handlers.context import working
+from handlers.context import replied_message, working
 from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
 from handlers.replies import answer_picture
 
@@ -53,16 +54,16 @@ async def draw_picture(
     message: Message,
     command: CommandObject,
     bot: Bot,
+    actor: Actor,
     gateway: Gateway,
     quotas: Quotas,
     settings: Settings,
     heavy: HeavyWork,
 ) -> None:
-    assert message.from_user is not None
     prompt = _prompt(command, DRAW_USAGE, settings)
-    async with quotas.charge(message.from_user.id, "draw"):
+    async with quotas.charge(actor.id, "draw"):
         async with working(ChatAction.UPLOAD_PHOTO, message, bot):
-            async with heavy.hold(message.from_user.id, _("drawing")):
+            async with heavy.hold(actor.id, _("drawing")):
                 result = await gateway.draw(prompt)
             await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
 
@@ -71,26 +72,29 @@ async def edit_picture(
     message: Message,
     command: CommandObject,
     bot: Bot,
+    actor: Actor,
     gateway: Gateway,
     quotas: Quotas,
     settings: Settings,
     heavy: HeavyWork,
     album: list[Message] | None = None,
 ) -> None:
-    assert message.from_user is not None
     prompt = _prompt(command, EDIT_USAGE, settings)
     sources = album or [message]
-    if not any(has_image(source) for source in sources) and has_image(message.reply_to_message):
-        sources = [message.reply_to_message]  # type: ignore[list-item]  # has_image checked it
-    images = images_in(sources)
+    replied = replied_message(message)
+    if not any(has_image(source) for source in sources) and replied is not None and has_image(replied):
+        sources = [replied]
+    images = images_in(sources, settings.MAX_IMAGE_PIXELS)
     if not images:
         other_file = any(is_other_file(source) for source in sources) or (
-            message.reply_to_message is not None and is_other_file(message.reply_to_message)
+            replied is not None and is_other_file(replied)
         )
         raise NOT_AN_IMAGE if other_file else EDIT_USAGE
-    async with quotas.charge(message.from_user.id, "edit"):
+    max_pixels = settings.MAX_IMAGE_PIXELS
+    async with quotas.charge(actor.id, "edit"):
         async with working(ChatAction.UPLOAD_PHOTO, message, bot):
-            async with heavy.hold(message.from_user.id, _("photo edit")):
-                pictures = [await editable(picture) for picture in await fetch_pictures(bot, images)]
+            async with heavy.hold(actor.id, _("photo edit")):
+                fetched = await fetch_pictures(bot, images, max_pixels)
+                pictures = [await editable(picture, max_pixels) for picture in fetched]
                 result = await gateway.edit(pictures, prompt)
             await answer_picture(message, result.picture)

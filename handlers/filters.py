@@ -7,6 +7,8 @@ from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Filter
 from aiogram.types import Message, User
 
+from handlers.context import replied_message
+
 
 class AddressedToBot(Filter):
     """True in private chats; in groups, when the text or caption mentions the bot or the message replies to it.
@@ -22,7 +24,7 @@ class AddressedToBot(Filter):
         if message.chat.type == ChatType.PRIVATE:
             return {"question": text.strip()}
         me = await bot.me()  # cached by aiogram after the first call
-        replied_to = message.reply_to_message
+        replied_to = replied_message(message)
         if replied_to is not None and replied_to.from_user is not None and replied_to.from_user.id == me.id:
             return {"question": _without_mention(message, me).strip()}
         if not self._replies_only and _mentions(message, me):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.actors import Actor
+from bot.config import Settings
 from bot.errors import Refusal
 from bot.i18n import _, __
 from bot.mj_jobs import SEED_USAGE, MidjourneyJobs, Origin
 from bot.mj_keyboard import MjPress
 from bot.telegram_text import escape
-from handlers.context import conversation_key
+from handlers.context import conversation_key, replied_message
 from handlers.incoming_images import fetch_pictures, images_in
 
 IMAGINE_USAGE = Refusal(
@@ -34,17 +38,18 @@ def build_router() -> Router:
     return router
 
 
-def _origin(message: Message) -> Origin:
-    assert message.from_user is not None
+def _origin(message: Message, actor: Actor) -> Origin:
     return Origin(
-        user_id=message.from_user.id,
+        user_id=actor.id,
         chat_id=message.chat.id,
         thread_id=conversation_key(message).thread_id,
         message_id=message.message_id,
     )
 
 
-async def imagine(message: Message, command: CommandObject, bot: Bot, jobs: MidjourneyJobs) -> None:
+async def imagine(
+    message: Message, command: CommandObject, bot: Bot, actor: Actor, jobs: MidjourneyJobs, settings: Settings
+) -> None:
     prompt = (command.args or "").strip()
     if not prompt:
         raise IMAGINE_USAGE
@@ -54,27 +59,35 @@ async def imagine(message: Message, command: CommandObject, bot: Bot, jobs: Midj
                 length=len(prompt), limit=_PROMPT_LIMIT
             )
         )
-    # A photo captioned /imagine is a reference image for the prompt.
-    pictures = await fetch_pictures(bot, images_in([message]))
-    await jobs.imagine(_origin(message), prompt, [picture.data_url() for picture in pictures])
+    # A photo captioned /imagine is a reference image for the prompt; it is fetched once the job may start.
+    images = images_in([message], settings.MAX_IMAGE_PIXELS)
+    references = partial(fetch_pictures, bot, images, settings.MAX_IMAGE_PIXELS) if images else None
+    await jobs.imagine(_origin(message, actor), prompt, references)
 
 
 async def blend(
-    message: Message, command: CommandObject, bot: Bot, jobs: MidjourneyJobs, album: list[Message] | None = None
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    actor: Actor,
+    jobs: MidjourneyJobs,
+    settings: Settings,
+    album: list[Message] | None = None,
 ) -> None:
-    images = images_in(album or [message])
+    images = images_in(album or [message], settings.MAX_IMAGE_PIXELS)
     if not 2 <= len(images) <= 5:
         raise BLEND_USAGE
     shape = (command.args or "").strip().lower()
     dimensions = next((value for word, value in _BLEND_SHAPES.items() if word in shape), "SQUARE")
-    pictures = await fetch_pictures(bot, images)
-    await jobs.blend(_origin(message), [picture.data_url() for picture in pictures], dimensions)
+    pictures = partial(fetch_pictures, bot, images, settings.MAX_IMAGE_PIXELS)
+    await jobs.blend(_origin(message, actor), pictures, dimensions)
 
 
-async def seed(message: Message, jobs: MidjourneyJobs) -> None:
-    if message.reply_to_message is None:
+async def seed(message: Message, actor: Actor, jobs: MidjourneyJobs) -> None:
+    replied = replied_message(message)
+    if replied is None:
         raise SEED_USAGE
-    value = await jobs.seed(message.chat.id, message.reply_to_message.message_id)
+    value = await jobs.seed(actor.id, message.chat.id, replied.message_id)
     await message.answer(_("🌱 Seed: <code>{seed}</code>").format(seed=escape(value)))
 
 

@@ -6,7 +6,11 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.assistant import Assistant, default_question
+from bot.config import Settings
+from bot.i18n import _
+from bot.inflight import HeavyWork
 from bot.quotas import Quotas
 from handlers.context import conversation_key, speaker_name, working
 from handlers.filters import AddressedToBot
@@ -27,20 +31,24 @@ def build_router() -> Router:
 async def look_at_pictures(
     message: Message,
     bot: Bot,
+    actor: Actor,
     assistant: Assistant,
     quotas: Quotas,
+    heavy: HeavyWork,
+    settings: Settings,
     question: str,
     album: list[Message] | None = None,
 ) -> None:
-    assert message.from_user is not None
-    images = images_in(album or [message])
+    images = images_in(album or [message], settings.MAX_IMAGE_PIXELS)
     question = question or default_question()
     key = conversation_key(message)
     speaker = speaker_name(message)
-    async with quotas.charge(message.from_user.id, "vision") as use:
+    # The quota and the one-request rule come before any download or decoding: nobody makes the bot work for free.
+    async with quotas.charge(actor.id, "vision") as use:
         async with working(ChatAction.TYPING, message, bot):
-            pictures = await fetch_pictures(bot, images)
-            reply = await assistant.answer_photo(key, pictures, question, speaker)
+            async with heavy.hold(actor.id, _("photo question")):
+                pictures = await fetch_pictures(bot, images, settings.MAX_IMAGE_PIXELS)
+                reply = await assistant.answer_photo(key, pictures, question, speaker)
             await answer_text(message, reply.text)
         use.tokens = reply.tokens
 

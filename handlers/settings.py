@@ -8,6 +8,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import I18n
 
+from bot.actors import Actor
 from bot.errors import Refusal
 from bot.i18n import LANGUAGES, _, __, language_of
 from bot.preferences import CHOICES, Preferences, UserPreferences
@@ -97,26 +98,24 @@ def _language(preferences: UserPreferences, language_code: str | None) -> str:
     return preferences.language or language_of(language_code)
 
 
-async def show_settings(message: Message, preferences: Preferences) -> None:
-    assert message.from_user is not None
-    mine = await preferences.of(message.from_user.id)
-    await message.answer(
-        summary(mine, _language(mine, message.from_user.language_code)), reply_markup=main_keyboard()
-    )
+async def show_settings(message: Message, actor: Actor, preferences: Preferences) -> None:
+    mine = await preferences.of(actor.id)
+    await message.answer(summary(mine, _language(mine, actor.language_code)), reply_markup=main_keyboard())
 
 
-async def choose_language(message: Message, command: CommandObject, preferences: Preferences, i18n: I18n) -> None:
-    assert message.from_user is not None
+async def choose_language(
+    message: Message, command: CommandObject, actor: Actor, preferences: Preferences, i18n: I18n
+) -> None:
     wanted = (command.args or "").strip().lower()
     if not wanted:
-        mine = await preferences.of(message.from_user.id)
-        current = _language(mine, message.from_user.language_code)
+        mine = await preferences.of(actor.id)
+        current = _language(mine, actor.language_code)
         await message.answer(_("Choose your language:"), reply_markup=choices_keyboard("language", current))
         return
     if wanted not in _LANGUAGE_WORDS:
         raise LANG_USAGE
     language = _LANGUAGE_WORDS[wanted]
-    await preferences.choose(message.from_user.id, "language", language)
+    await preferences.choose(actor.id, "language", language)
     with i18n.use_locale(language):
         await message.answer(_("From now on I speak {language} with you.").format(language=LANGUAGES[language]))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import mimetypes
 from dataclasses import dataclass
 
@@ -9,6 +10,7 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.types import Message
 
+from bot.actors import Actor
 from bot.assistant import Assistant, Recording
 from bot.audio import plausible_recording
 from bot.config import Settings
@@ -17,6 +19,7 @@ from bot.i18n import _, __
 from bot.inflight import HeavyWork
 from bot.preferences import Preferences
 from bot.quotas import Quotas
+from bot.recordings import RecordingMeter, UnreadableRecording
 from handlers.context import conversation_key, speaker_name, working
 from handlers.downloads import check_downloadable, download
 from handlers.filters import AddressedToBot
@@ -54,6 +57,7 @@ class IncomingRecording:
 
 
 DAMAGED = Refusal(__("That recording seems to be damaged: I can't play it. Please record it again."))
+EMPTY = Refusal(__("That recording is empty. Hold the mic button while you speak, then let go."))
 
 
 def build_router() -> Router:
@@ -70,24 +74,24 @@ def build_router() -> Router:
 async def voice_turn(
     message: Message,
     bot: Bot,
+    actor: Actor,
     settings: Settings,
     assistant: Assistant,
     quotas: Quotas,
     heavy: HeavyWork,
     preferences: Preferences,
+    meter: RecordingMeter,
 ) -> None:
-    assert message.from_user is not None
     incoming = incoming_recording(message)
     check_acceptable(incoming, settings.MAX_VOICE_SECONDS)
     key = conversation_key(message)
     speaker = speaker_name(message)
-    mine = await preferences.of(message.from_user.id)
-    async with quotas.charge(message.from_user.id, "voice") as use:
+    mine = await preferences.of(actor.id)
+    async with quotas.charge(actor.id, "voice") as use:
         async with working(ChatAction.RECORD_VOICE, message, bot):
-            async with heavy.hold(message.from_user.id, _("voice message")):
+            async with heavy.hold(actor.id, _("voice message")):
                 data = await download(bot, incoming.file_id, incoming.file_size)
-                if not plausible_recording(data, "." + incoming.filename.rsplit(".", 1)[-1]):
-                    raise DAMAGED
+                await check_real_length(meter, data, incoming, settings.MAX_VOICE_SECONDS)
                 recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
                 heard = await assistant.hear(recording)
                 if mine.voice_reply == "text":
@@ -138,17 +142,37 @@ def _audio_extension(file_name: str | None, content_type: str) -> str:
 
 
 def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
-    """Refuse before downloading: Telegram will not hand a bot more than 20 MB, and very long audio is costly."""
+    """Refuse before downloading what the message itself admits to: over Telegram's 20 MB for bots, or longer than
+    the limit. (A client can lie about the length: the download is measured again, see check_real_length.)"""
     check_downloadable(incoming.file_size)
     if incoming.duration <= 0:
-        raise Refusal(__("That recording is empty. Hold the mic button while you speak, then let go."))
+        raise EMPTY
     if incoming.duration > max_seconds:
-        raise Refusal(
-            _(
-                "That recording is {length} long; I can listen to at most {limit} at a time. "
-                "Please send a shorter one."
-            ).format(length=_minutes(incoming.duration), limit=_minutes(max_seconds))
-        )
+        raise too_long(incoming.duration, max_seconds)
+
+
+async def check_real_length(meter: RecordingMeter, data: bytes, incoming: IncomingRecording, limit: int) -> None:
+    """Refuse by the length the recording really plays for, whatever the client declared."""
+    extension = "." + incoming.filename.rsplit(".", 1)[-1]
+    if not plausible_recording(data, extension):
+        raise DAMAGED
+    try:
+        seconds = await meter.seconds(data, extension, limit)
+    except UnreadableRecording:
+        raise DAMAGED from None
+    if seconds > limit:
+        raise too_long(math.ceil(seconds), limit)
+    if seconds <= 0:
+        raise EMPTY
+
+
+def too_long(seconds: int, limit: int) -> Refusal:
+    return Refusal(
+        _(
+            "That recording is {length} long; I can listen to at most {limit} at a time. "
+            "Please send a shorter one."
+        ).format(length=_minutes(seconds), limit=_minutes(limit))
+    )
 
 
 def _minutes(seconds: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -52,15 +53,28 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back when the block raises (cancellation included)."""
+        """BEGIN IMMEDIATE … COMMIT, rolled back when the block raises, cancellation included.
+
+        A cancelled await on aiosqlite does not stop the statement: it is already queued for the connection's
+        thread and runs anyway. So a cancellation that lands on BEGIN still leaves a transaction open, and one
+        that lands on COMMIT still commits. The rollback is therefore queued whatever happened (the thread runs it
+        after the BEGIN; with no transaction open it has nothing to undo), and it and the commit are shielded, so
+        the connection is never left inside a transaction for the next caller.
+        """
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
             try:
+                await self._connection.execute("BEGIN IMMEDIATE")
                 yield self._connection
+                await asyncio.shield(self._connection.execute("COMMIT"))
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                await asyncio.shield(self._roll_back())
                 raise
-            await self._connection.execute("COMMIT")
+
+    async def _roll_back(self) -> None:
+        try:
+            await self._connection.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # no transaction was open: the BEGIN never ran
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         async with self._lock:

@@ -51,3 +51,9 @@ class HistoryRepository:
                 "DELETE FROM history WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
             )
             return cursor.rowcount
+
+    async def prune(self, before: str) -> int:
+        """Forget every turn stored before `before` (an ISO timestamp, UTC); returns how many entries went."""
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute("DELETE FROM history WHERE created_at < ?", (before,))
+            return cursor.rowcount

@@ -220,6 +220,23 @@ class MidjourneyRepository:
     async def free_button(self, key: str) -> None:
         await self._db.execute("UPDATE mj_buttons SET busy = 0 WHERE key = ?", (key,))
 
+    async def prune_finished(self, before: float) -> int:
+        """Forget tasks that ended before `before` (unix seconds), with the buttons under their pictures; returns
+        how many tasks went."""
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                """
+                DELETE FROM mj_buttons WHERE task_id IN (
+                    SELECT task_id FROM mj_tasks WHERE state IN ('done', 'failed') AND finished_at < ?
+                )
+                """,
+                (before,),
+            )
+            cursor = await connection.execute(
+                "DELETE FROM mj_tasks WHERE state IN ('done', 'failed') AND finished_at < ?", (before,)
+            )
+            return cursor.rowcount
+
 
 async def _free_pressed_button(connection: aiosqlite.Connection, task_id: str) -> None:
     await connection.execute(

@@ -27,10 +27,6 @@ class PreferencesRepository:
         )
         return StoredPreferences(*row) if row else StoredPreferences()
 
-    async def chosen_languages(self) -> dict[int, str]:
-        rows = await self._db.fetch_all("SELECT user_id, language FROM user_settings WHERE language IS NOT NULL")
-        return {int(row[0]): row[1] for row in rows}
-
     async def set(self, user_id: int, column: str, value: str | None) -> None:
         if column not in _COLUMNS:  # the column name is spliced into SQL: only ever one of ours
             raise ValueError(f"unknown setting {column!r}")

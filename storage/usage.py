@@ -62,6 +62,12 @@ class UsageRepository:
             cursor = await connection.execute("DELETE FROM reservations")
             return cursor.rowcount
 
+    async def prune_reservations(self, before: str) -> int:
+        """Drop reservations older than `before`: no request runs that long, so their work is gone."""
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute("DELETE FROM reservations WHERE created_at < ?", (before,))
+            return cursor.rowcount
+
     async def taken_on(self, user_id: int, day: str) -> dict[str, int]:
         """Uses per kind on `day`, counting those in flight: exactly what the limit is checked against."""
         rows = await self._db.fetch_all(

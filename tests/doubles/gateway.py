@@ -35,6 +35,12 @@ UNSUPPORTED = (
 
 Predicate = Callable[["GatewayCall"], bool]
 
+# What the double's gateway serves unless a test says otherwise: the bot's default models, and their successors.
+DEFAULT_CATALOG = (
+    "gpt-4o-mini", "gpt-4o", "gpt-4o-audio-preview", "gpt-audio", "whisper-1", "gpt-4o-mini-transcribe",
+    "gpt-image-1", "dall-e-3", "gpt-4o-mini-tts", "tts-1", "text-embedding-3-small", "claude-sonnet-4-5",
+)  # fmt: skip
+
 
 @dataclass
 class UploadedPart:
@@ -239,6 +245,9 @@ class GatewayDouble:
             "/audio/speech": _Endpoint("application/json", self._check_speech, self._speech),
         }
         self.app.router.add_routes([web.post(API_PREFIX + path, self._handle) for path in self._endpoints])
+        # The model catalog: id -> shutdown date (None: none announced). Tests change it to take models away.
+        self.catalog: dict[str, str | None] = dict.fromkeys(DEFAULT_CATALOG)
+        self.app.router.add_get(API_PREFIX + "/models", self._models)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -354,8 +363,8 @@ class GatewayDouble:
         self, call: GatewayCall, body: Any, status: int = 200, content_type: str = "application/json"
     ) -> None:
         # The double must only send what the real API sends: its own wrong answers are violations too.
-        if self.spec is not None and self.spec.has_operation(call.path):
-            for problem in self.spec.validate_response(call.path, body, status, content_type):
+        if self.spec is not None and self.spec.has_operation(call.path, call.method):
+            for problem in self.spec.validate_response(call.path, body, status, content_type, call.method.lower()):
                 self.violations.append(f"the double itself answered {call.path} wrongly: {problem}")
 
     def _json(self, call: GatewayCall, body: dict[str, Any], status: int = 200) -> web.Response:
@@ -715,6 +724,22 @@ class GatewayDouble:
         options: dict[str, Any] = {key: value for key, value in call.fields.items() if isinstance(value, str)}
         seed = hashlib.sha256(first).digest() + options["prompt"].encode()
         return await self._images_answer(call, options, seed, width, height)
+
+    # --- /models ---------------------------------------------------------------------------------
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        call = self.call_of(request)
+        rule, canned = await self.scripted(call)
+        if canned is not None:
+            return canned
+        models = []
+        for number, (model_id, shutdown) in enumerate(self.catalog.items()):
+            model: dict[str, Any] = {"id": model_id, "object": "model", "created": 1_700_000_000 + number}
+            model["owned_by"] = "anthropic" if model_id.startswith("claude") else "openai"
+            if shutdown is not None:
+                model["shutdown_date"] = shutdown
+            models.append(model)
+        return self._json(call, {"object": "list", "data": models})
 
     # --- /audio/speech -------------------------------------------------------------------------
 

@@ -104,8 +104,8 @@ class OpenAISpec:
             properties.update(self._properties(part))
         return properties
 
-    def _operation_pointer(self, path: str) -> str:
-        return f"/paths/{_escape(path)}/post"
+    def _operation_pointer(self, path: str, method: str = "post") -> str:
+        return f"/paths/{_escape(path)}/{method}"
 
     # --- validation ----------------------------------------------------------------------------
 
@@ -171,9 +171,9 @@ class OpenAISpec:
         message = error.message
         return prefix + (message if len(message) <= _MAX_MESSAGE else message[:_MAX_MESSAGE] + "...")
 
-    def has_operation(self, path: str) -> bool:
-        """Whether the spec documents POST `path`."""
-        return "post" in self.document["paths"].get(path, {})
+    def has_operation(self, path: str, method: str = "post") -> bool:
+        """Whether the spec documents `method` (POST by default) on `path`."""
+        return method.lower() in self.document["paths"].get(path, {})
 
     def validate_request(self, path: str, content_type: str, body: Mapping[str, Any]) -> list[str]:
         """Problems with a request body; multipart bodies map names to str fields, bytes files, or lists of them."""
@@ -192,13 +192,18 @@ class OpenAISpec:
         return problems + self._errors(pointer, instance, f"{path} request")
 
     def validate_response(
-        self, path: str, body: Any, status: int = 200, content_type: str = "application/json"
+        self,
+        path: str,
+        body: Any,
+        status: int = 200,
+        content_type: str = "application/json",
+        method: str = "post",
     ) -> list[str]:
         """Problems with an answer body (for text/event-stream: one streamed event's JSON)."""
         label = f"{path} response {status}"
-        if not self.has_operation(path):
-            return [f"{label}: POST {path} is not in the OpenAI spec"]
-        responses = f"{self._operation_pointer(path)}/responses"
+        if not self.has_operation(path, method):
+            return [f"{label}: {method.upper()} {path} is not in the OpenAI spec"]
+        responses = f"{self._operation_pointer(path, method.lower())}/responses"
         if str(status) in self._node(responses):
             response = self._follow(f"{responses}/{status}")
         elif status >= 400:

@@ -23,6 +23,9 @@ ALL = ["chat", "voice", "vision", "edit", "draw", "imagine"]
         ("123 ALL -1", None, (123, ALL, -1)),
         ("imagine 0", 77, (77, ["imagine"], 0)),
         ("  123   voice   1000000 ", None, (123, ["voice"], 1000000)),
+        # A chat's own id: messages sent on behalf of a channel or by anonymous admins count as that chat.
+        ("-1001234567890 chat 5", None, (-1001234567890, ["chat"], 5)),
+        ("-7 chat 5", None, (-7, ["chat"], 5)),
     ],
 )
 def test_setquota_arguments(args: str, reply_target: int | None, expected: tuple) -> None:
@@ -38,7 +41,8 @@ def test_setquota_arguments(args: str, reply_target: int | None, expected: tuple
         ("123 chat -5", None),
         ("123 chat +5", None),
         ("0 chat 5", None),
-        ("-7 chat 5", None),
+        ("-0 chat 5", None),
+        ("--7 chat 5", None),
         ("123 chat 0x10", None),
         ("١٢٣ chat 5", None),
         ("123 chat ５", None),
@@ -56,7 +60,8 @@ def test_targets_and_user_ids() -> None:
     usage = Refusal("usage")
     assert parse_target("42", None, usage) == 42
     assert parse_target("", 7, usage) == 7
-    for bad in ("", "x", "4 2", "-1"):
+    assert parse_target("-1001234567890", None, usage) == -1001234567890  # a channel or group
+    for bad in ("", "x", "4 2", "--1", "-0", "- 1", "+1"):
         with pytest.raises(Refusal):
             parse_target(bad, None, usage)
     assert parse_user_id("0001") is None and parse_user_id("1") == 1
