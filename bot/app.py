@@ -174,7 +174,8 @@ async def run(settings: Settings) -> None:
             await serve_webhook(settings, dispatcher, bot, database)
         else:
             await dispatcher.start_polling(bot, handle_signals=True, close_bot_session=False)
-        await running.drain(settings.SHUTDOWN_GRACE)
+        # Turns in flight and the Midjourney round in progress finish side by side, within the same grace.
+        await asyncio.gather(running.drain(settings.SHUTDOWN_GRACE), tracker.stop(settings.SHUTDOWN_GRACE))
     except TelegramUnauthorizedError:
         raise ConfigError("configuration error: BOT_TOKEN was rejected by the Telegram Bot API") from None
     finally:

@@ -144,7 +144,8 @@ async def download(
     except DownloadFailed as error:
         log.warning("download failed: %s", error)
         raise
-    except (httpx.HTTPError, TimeoutError) as error:
+    except (httpx.HTTPError, httpx.InvalidURL, TimeoutError) as error:
+        # InvalidURL: httpx reads a redirect's Location (data:, mailto:…) even when it does not follow it.
         log.warning("download failed: %s", type(error).__name__)
         raise DownloadFailed(type(error).__name__) from None
 

@@ -222,6 +222,9 @@ class Midjourney:
         except httpx.TransportError as error:
             log.warning("midjourney %s %s failed: %s", verb, path, type(error).__name__)
             raise MidjourneyUnavailable("cannot connect") from None
+        except httpx.InvalidURL:  # a redirect to somewhere no HTTP request can go
+            log.warning("midjourney %s %s failed: a redirect to an unusable address", verb, path)
+            raise MidjourneyBadAnswer("unusable redirect") from None
         if response.status_code >= 400:
             raise self._status_error(response, path)
         try:

@@ -56,6 +56,7 @@ class MidjourneyTracker:
         self._delivery_failures: dict[str, int] = {}
         self._slots = asyncio.Semaphore(_PARALLEL_TASKS)
         self._loop: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         resumed = await self._repo.resume_interrupted_deliveries()
@@ -64,12 +65,19 @@ class MidjourneyTracker:
             log.info("resuming %d midjourney tasks", pending)
         self._loop = asyncio.create_task(self._run(), name="midjourney-tracker")
 
-    async def stop(self) -> None:
-        if self._loop is not None:
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop polling. The round in progress may finish first, for up to `grace` seconds: a picture cancelled
+        between being sent and being recorded as sent would be sent again after the restart."""
+        if self._loop is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._loop), grace)
+        except TimeoutError:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop
-            self._loop = None
+        self._loop = None
 
     async def announce(self, row: MjTaskRow | NewMjTask, headline: str) -> None:
         """The task's status message, sent when the gateway accepted the job; progress edits it from then on."""
@@ -90,12 +98,13 @@ class MidjourneyTracker:
             log.info("closed %d midjourney tasks of chat %s: the bot cannot write there", closed, chat_id)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.poll_once()
             except Exception:  # the poller must outlive any one bad round
                 log.exception("midjourney poll failed")
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval)
 
     async def poll_once(self) -> None:
         rows = await self._repo.pending()
@@ -260,7 +269,8 @@ class MidjourneyTracker:
         except Exception:
             await self._repo.release_delivery(row.task_id)  # try again at the next poll
             raise
-        await self._repo.mark_delivered(row.task_id, sent.message_id)
+        # Sent: from here on it must be recorded as sent, whatever cancels this.
+        await asyncio.shield(self._repo.mark_delivered(row.task_id, sent.message_id))
         await self._delete(row.chat_id, row.status_message_id)
 
     async def _fail(self, row: MjTaskRow, text: str) -> None:

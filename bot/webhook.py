@@ -30,8 +30,9 @@ def webhook_secret(settings: Settings) -> str:
 
 def secret_matches(given: str, secret: str) -> bool:
     """Compare in constant time, as bytes: a header may carry any bytes (aiohttp hands non-UTF-8 ones over as
-    surrogates), and comparing such a str would raise instead of saying no."""
-    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode("utf-8"))
+    surrogates), and comparing such a str would raise instead of saying no. (The secret itself is ASCII, so how
+    a surrogate is spelled in bytes cannot make a match.)"""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), secret.encode("utf-8"))
 
 
 class UpdateReceiver:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aiogram import Router
+from aiogram import Bot, Router
+from aiogram.enums import ChatMemberStatus
+from aiogram.exceptions import AiogramError, ClientDecodeError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -30,6 +32,14 @@ _MENUS = tuple(CHOICES)
 class SettingsPress(CallbackData, prefix="set"):
     menu: str  # main, or the setting whose choices are shown
     value: str = ""  # a choice to store
+    owner: int = 0  # whose settings the menu shows: a user, or a chat (negative); 0: the presser's (older menus)
+
+    @classmethod
+    def unpack(cls, value: str) -> SettingsPress:
+        # Menus sent before the owner was part of the data carry two fields: they show the presser's own settings.
+        if value.count(cls.__separator__) == 2:
+            value += cls.__separator__ + "0"
+        return super().unpack(value)
 
 
 def build_router() -> Router:
@@ -65,7 +75,7 @@ def summary(preferences: UserPreferences, language: str) -> str:
     )
 
 
-def main_keyboard() -> InlineKeyboardMarkup:
+def main_keyboard(owner: int) -> InlineKeyboardMarkup:
     labels = {
         "voice": _("🗣 Voice"),
         "voice_reply": _("🎙 Voice notes"),
@@ -73,12 +83,13 @@ def main_keyboard() -> InlineKeyboardMarkup:
         "language": _("🌐 Language"),
     }
     buttons = [
-        InlineKeyboardButton(text=labels[menu], callback_data=SettingsPress(menu=menu).pack()) for menu in _MENUS
+        InlineKeyboardButton(text=labels[menu], callback_data=SettingsPress(menu=menu, owner=owner).pack())
+        for menu in _MENUS
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons[:2], buttons[2:]])
 
 
-def choices_keyboard(menu: str, current: str) -> InlineKeyboardMarkup:
+def choices_keyboard(menu: str, current: str, owner: int) -> InlineKeyboardMarkup:
     per_row = 4 if menu == "voice" else 1
 
     def label(value: str) -> str:
@@ -86,11 +97,14 @@ def choices_keyboard(menu: str, current: str) -> InlineKeyboardMarkup:
         return f"✓ {shown}" if value == current else shown
 
     buttons = [
-        InlineKeyboardButton(text=label(value), callback_data=SettingsPress(menu=menu, value=value).pack())
+        InlineKeyboardButton(
+            text=label(value), callback_data=SettingsPress(menu=menu, value=value, owner=owner).pack()
+        )
         for value in CHOICES[menu]
     ]
     rows = [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
-    rows.append([InlineKeyboardButton(text=_("« Back"), callback_data=SettingsPress(menu="main").pack())])
+    back = SettingsPress(menu="main", owner=owner).pack()
+    rows.append([InlineKeyboardButton(text=_("« Back"), callback_data=back)])
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -100,7 +114,7 @@ def _language(preferences: UserPreferences, language_code: str | None) -> str:
 
 async def show_settings(message: Message, actor: Actor, preferences: Preferences) -> None:
     mine = await preferences.of(actor.id)
-    await message.answer(summary(mine, _language(mine, actor.language_code)), reply_markup=main_keyboard())
+    await message.answer(summary(mine, _language(mine, actor.language_code)), reply_markup=main_keyboard(actor.id))
 
 
 async def choose_language(
@@ -110,7 +124,9 @@ async def choose_language(
     if not wanted:
         mine = await preferences.of(actor.id)
         current = _language(mine, actor.language_code)
-        await message.answer(_("Choose your language:"), reply_markup=choices_keyboard("language", current))
+        await message.answer(
+            _("Choose your language:"), reply_markup=choices_keyboard("language", current, actor.id)
+        )
         return
     if wanted not in _LANGUAGE_WORDS:
         raise LANG_USAGE
@@ -120,26 +136,55 @@ async def choose_language(
         await message.answer(_("From now on I speak {language} with you.").format(language=LANGUAGES[language]))
 
 
-async def press(query: CallbackQuery, callback_data: SettingsPress, preferences: Preferences, i18n: I18n) -> None:
-    """A menu button opens its choices; a choice is stored and the summary shown again, in the chosen language."""
-    user = query.from_user
+async def press(
+    query: CallbackQuery, callback_data: SettingsPress, bot: Bot, preferences: Preferences, i18n: I18n
+) -> None:
+    """A menu button opens its choices; a choice is stored and the summary shown again, in the chosen language.
+
+    The menu changes the settings of whoever it was opened for: only they may press it, or, for a chat's menu
+    (opened by an anonymous admin or as a channel), that chat's administrators.
+    """
+    presser = query.from_user
     menu, value = callback_data.menu, callback_data.value
+    owner = callback_data.owner or presser.id
     if not isinstance(query.message, Message) or (menu != "main" and menu not in _MENUS):
         await query.answer(_("This button no longer works."), show_alert=True)
         return
+    if not await _may_change(bot, owner, presser.id):
+        await query.answer(
+            _("These settings are not yours to change. Send /settings for your own."), show_alert=True
+        )
+        return
     if value:
         try:
-            await preferences.choose(user.id, menu, value)
+            await preferences.choose(owner, menu, value)
         except ValueError:
             await query.answer(_("This button no longer works."), show_alert=True)
             return
-    mine = await preferences.of(user.id)
-    language = _language(mine, user.language_code)
+    mine = await preferences.of(owner)
+    language = _language(mine, presser.language_code if owner == presser.id else None)
     with i18n.use_locale(language):
         await query.answer(_("Saved.") if value else None)
         if menu == "main" or value:
-            await edited(query.message.edit_text(summary(mine, language), reply_markup=main_keyboard()))
+            await edited(query.message.edit_text(summary(mine, language), reply_markup=main_keyboard(owner)))
         else:
             current = {"voice": mine.voice, "voice_reply": mine.voice_reply, "text_reply": mine.text_reply,
                        "language": language}[menu]  # fmt: skip
-            await edited(query.message.edit_reply_markup(reply_markup=choices_keyboard(menu, current)))
+            await edited(query.message.edit_reply_markup(reply_markup=choices_keyboard(menu, current, owner)))
+
+
+async def _may_change(bot: Bot, owner: int, presser: int) -> bool:
+    if owner == presser:
+        return True
+    if owner > 0:
+        return False  # another person's menu
+    try:
+        status = (await bot.get_chat_member(owner, presser)).status
+    except ClientDecodeError as error:
+        # An answer of another Bot API version than aiogram's (a field added or missing) fails aiogram's model;
+        # the status is all this needs.
+        result = error.data.get("result") if isinstance(error.data, dict) else None
+        status = result.get("status") if isinstance(result, dict) else None
+    except AiogramError:  # Telegram's refusal: not allowed
+        return False
+    return status in (ChatMemberStatus.CREATOR, ChatMemberStatus.ADMINISTRATOR)

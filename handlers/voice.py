@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import mimetypes
 from dataclasses import dataclass
 
@@ -160,8 +159,12 @@ async def check_real_length(meter: RecordingMeter, data: bytes, incoming: Incomi
         seconds = await meter.seconds(data, extension, limit)
     except UnreadableRecording:
         raise DAMAGED from None
-    if seconds > limit:
-        raise too_long(math.ceil(seconds), limit)
+    if seconds > limit:  # measuring stops soon after the limit: how much longer is not known
+        raise Refusal(
+            _(
+                "That recording is longer than I can listen to at once (at most {limit}). Please send a shorter one."
+            ).format(limit=_minutes(limit))
+        )
     if seconds <= 0:
         raise EMPTY
 
