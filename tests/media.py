@@ -281,6 +281,49 @@ def make_png(width: int = 64, height: int = 48, color: tuple[int, int, int] = (2
     )
 
 
+def _zero_rows(row_bytes: int, rows: int) -> bytes:
+    """`rows` rows of zero bytes, deflated as they are made: a picture of hundreds of megabytes of pixels becomes a
+    few hundred kilobytes without the test ever holding the pixels."""
+    deflate = zlib.compressobj(9)
+    row = bytes(row_bytes)
+    return b"".join(deflate.compress(row) for _ in range(rows)) + deflate.flush()
+
+
+def make_png_bomb(side: int = 13000) -> bytes:
+    """A valid black RGB PNG of side×side pixels (507 MB decoded at 13000) that weighs a few hundred KB."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    pixels = _zero_rows(1 + 3 * side, side)  # filter byte 0 before each row
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def make_tiff_bomb(side: int = 13000) -> bytes:
+    """A valid black RGB TIFF of side×side pixels in one Deflate-compressed strip, a few hundred KB on disk."""
+    strip = _zero_rows(3 * side, side)
+    # Little-endian TIFF: the header, the strip, then one IFD of (tag, type, count, value) entries.
+    entries = [
+        (256, 4, 1, side),  # ImageWidth
+        (257, 4, 1, side),  # ImageLength
+        (258, 3, 1, 8),  # BitsPerSample (8 for each of the 3 samples: a count of 1 is read as all)
+        (259, 3, 1, 8),  # Compression: Adobe Deflate
+        (262, 3, 1, 2),  # PhotometricInterpretation: RGB
+        (273, 4, 1, 8),  # StripOffsets: right after the header
+        (277, 3, 1, 3),  # SamplesPerPixel
+        (278, 4, 1, side),  # RowsPerStrip
+        (279, 4, 1, len(strip)),  # StripByteCounts
+    ]
+    ifd_offset = 8 + len(strip) + (len(strip) & 1)
+    ifd = struct.pack("<H", len(entries))
+    for tag, kind, count, value in entries:
+        packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, count) + packed
+    ifd += struct.pack("<I", 0)
+    return b"II*\x00" + struct.pack("<I", ifd_offset) + strip + b"\x00" * (len(strip) & 1) + ifd
+
+
 def _encode_solid(fmt: str, width: int, height: int, color: tuple[int, int, int]) -> bytes:
     if Image is not None:
         buffer = io.BytesIO()

@@ -10,8 +10,10 @@ import math
 import re
 import secrets
 import socket
+import struct
 import time
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -34,6 +36,14 @@ UNSUPPORTED = (
 )
 
 Predicate = Callable[["GatewayCall"], bool]
+
+# Files behind links (a picture an answer links to, the hops of a redirect chain) live under this path, need no key,
+# and are not API calls: they are recorded as FileRequests, not GatewayCalls.
+FILES_PREFIX = "/files/"
+# The dimensions a large picture's header declares: a plausible photo, well inside the bot's pixel limit, so that
+# only its size in bytes can be held against it.
+LARGE_PICTURE_SIDES = (4000, 3000)
+_FILLER = bytes(2**20)  # what follows a large picture's header: one megabyte of zeros, written again and again
 
 # What the double's gateway serves unless a test says otherwise: the bot's default models, and their successors.
 DEFAULT_CATALOG = (
@@ -83,6 +93,48 @@ class GatewayCall:
                 data = (previous if isinstance(previous, list) else [previous]) + data
             form[name] = data if len(data) > 1 else data[0]
         return form
+
+
+@dataclass
+class FileRequest:
+    """One GET of a file the double serves, as it arrived: which hop of its chain, at which of the double's two
+    addresses, with which Authorization header (a key must never follow a link away from the gateway)."""
+
+    hop: int  # 0 for a plain file; a redirect's place in its chain
+    address: str  # root_url or second_root_url: where the client sent it
+    authorization: str | None
+    at: float  # time.monotonic() on arrival
+    sent: int = 0  # body bytes written before the answer ended or the client hung up
+    complete: bool = False  # the whole body was written: a client that stops at a cap never gets this far
+
+
+@dataclass
+class ServedFile:
+    """Something the double serves at `url` (a picture, a large picture, a redirect chain) and the requests it has
+    had so far, every hop of a chain included, in order of arrival."""
+
+    url: str
+    requests: list[FileRequest] = field(default_factory=list)
+
+
+@dataclass
+class _File:
+    served: ServedFile
+    hop: int = 0
+    location: str | None = None  # a redirect to this URL
+    data: bytes = b""  # a small file, held in memory
+    size: int = 0  # a large picture, streamed: a PNG head, then zeros up to this many bytes
+    declare_length: bool = True
+    content_type: str = "image/png"
+
+
+def _png_head(width: int, height: int, size: int) -> bytes:
+    """A PNG signature, its IHDR chunk and the start of an IDAT chunk filling the file to `size` bytes: what a
+    sniffer or an image library reads first, so a large file passes every check made before its end."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    head = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+    head += struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return head + struct.pack(">I", max(0, size - len(head) - 8)) + b"IDAT"
 
 
 def last_user_text(body: Any) -> str:
@@ -151,6 +203,7 @@ class Rule:
         self._transcript: str | None = None
         self._canned: Callable[[], web.Response] | None = None
         self._pace: tuple[int, float] | None = None
+        self._image_url: str | None = None
 
     def _only_for(self, *paths: str) -> None:
         if self.path not in paths:
@@ -176,6 +229,13 @@ class Rule:
         """Answer a transcription with this text."""
         self._only_for("/audio/transcriptions")
         self._transcript = text
+        return self
+
+    def reply_image_url(self, url: str) -> Rule:
+        """Answer an image request with a link instead of base64, as dall-e models (and gateways relaying other
+        providers) do; the answer is still checked against the spec, which allows `url` for an image."""
+        self._only_for("/images/generations", "/images/edits")
+        self._image_url = url
         return self
 
     def reply_json(self, status: int, body: dict[str, Any]) -> Rule:
@@ -230,10 +290,12 @@ class GatewayDouble:
         self.violations: list[str] = []
         self.transcripts: dict[str, str] = {}  # sha256 hex of the uploaded file -> its transcript
         self.port: int | None = None
+        self.second_port: int | None = None
+        self._files: dict[str, _File] = {}  # name under FILES_PREFIX -> what it serves
         self._rules: list[Rule] = []
         self._waiters: list[tuple[Predicate, asyncio.Future[GatewayCall]]] = []
         self._runner: web.AppRunner | None = None
-        self.app = web.Application(middlewares=[self._middleware], client_max_size=256 * 2**20)
+        self.app = web.Application(middlewares=[self._public_files, self._middleware], client_max_size=256 * 2**20)
         self.app.on_response_prepare.append(self._stamp_request_id)
         self._endpoints = {
             "/audio/transcriptions": _Endpoint(
@@ -252,15 +314,17 @@ class GatewayDouble:
     # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Serve on a free port of 127.0.0.1 in the running event loop."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
+        """Serve on two free ports of 127.0.0.1 in the running event loop (see second_root_url)."""
+        sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(2)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        self.port, self.second_port = (sock.getsockname()[1] for sock in sockets)
         # handler_cancellation: a client that hangs up cancels its handler, ending any scripted delay;
         # a short shutdown grace, so a call still held by a delay does not hold up the test's teardown.
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None, shutdown_timeout=0.25)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        for sock in sockets:
+            await web.SockSite(self._runner, sock).start()
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -279,6 +343,14 @@ class GatewayDouble:
         """The OpenAI-compatible base (the bot's API_BASE_URL)."""
         return self.root_url + API_PREFIX
 
+    @property
+    def second_root_url(self) -> str:
+        """The same server on its second port: to a client another origin (host and port), as the CDN a link
+        points to would be. Redirect chains hop between the two addresses to show where a key travels."""
+        if self.second_port is None:
+            raise RuntimeError("the gateway double is not started")
+        return f"http://127.0.0.1:{self.second_port}"
+
     # --- what tests use ------------------------------------------------------------------------
 
     def set_transcript(self, data: bytes, text: str) -> None:
@@ -293,6 +365,42 @@ class GatewayDouble:
 
     def reset_rules(self) -> None:
         self._rules.clear()
+
+    def drop(self, rule: Rule) -> None:
+        """End a rule before its `times` run out: a fault that lasts until the test has seen what it causes."""
+        if rule in self._rules:
+            self._rules.remove(rule)
+
+    def serve_picture(self, data: bytes, content_type: str = "image/png") -> ServedFile:
+        """Serve these bytes at a URL of their own, without a key, as a CDN serves the pictures links point to."""
+        return self._serve(_File(ServedFile(""), data=data, content_type=content_type))
+
+    def serve_large_picture(self, size: int, *, declare_length: bool = True) -> ServedFile:
+        """Serve a picture of `size` bytes without ever holding it: a real PNG head, then zeros, streamed a
+        megabyte at a time (waiting for the client to read), with a Content-Length header, or chunked and
+        without one (declare_length=False), so that only counting the bytes can stop a reader."""
+        return self._serve(_File(ServedFile(""), size=size, declare_length=declare_length))
+
+    def serve_redirects(self, target: str, via: Sequence[str]) -> ServedFile:
+        """A chain of len(via) redirects (302, absolute Locations) ending at `target`, which may be any URL (a
+        served file, an ftp:// address): hop n is served at the base URL via[n] (root_url or second_root_url).
+        Its requests are those of every hop, each knowing its hop, address and Authorization header."""
+        if not via:
+            raise ValueError("a redirect chain needs at least one hop")
+        served = ServedFile("")
+        names = [f"{secrets.token_hex(8)}-hop{hop}" for hop in range(len(via))]
+        locations = [f"{base}{FILES_PREFIX}{name}" for base, name in zip(via, names, strict=True)]
+        for hop, name in enumerate(names):
+            following = locations[hop + 1] if hop + 1 < len(names) else target
+            self._files[name] = _File(served, hop=hop, location=following)
+        served.url = locations[0]
+        return served
+
+    def _serve(self, file: _File) -> ServedFile:
+        name = secrets.token_hex(8) + (".png" if file.content_type == "image/png" else "")
+        self._files[name] = file
+        file.served.url = f"{self.root_url}{FILES_PREFIX}{name}"
+        return file.served
 
     def calls_to(self, path: str) -> list[GatewayCall]:
         path = _normalise(path)
@@ -416,6 +524,53 @@ class GatewayDouble:
                     call.fields[part.name] = value
                 else:
                     call.fields[part.name] = (previous if isinstance(previous, list) else [previous]) + [value]
+
+    @web.middleware
+    async def _public_files(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # Placed before the middleware that records calls and demands the key: a link's file needs none.
+        if request.path.startswith(FILES_PREFIX):
+            return await self._serve_file(request)
+        return await handler(request)
+
+    async def _serve_file(self, request: web.Request) -> web.StreamResponse:
+        file = self._files.get(request.path[len(FILES_PREFIX) :])
+        if file is None or request.method != "GET":
+            return web.Response(status=404, text="no such file")
+        sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        port = sockname[1] if sockname else None
+        address = self.second_root_url if port == self.second_port else self.root_url
+        record = FileRequest(file.hop, address, request.headers.get("Authorization"), time.monotonic())
+        file.served.requests.append(record)
+        if file.location is not None:
+            return web.Response(status=302, headers={"Location": file.location})
+        if not file.size:
+            record.sent, record.complete = len(file.data), True
+            return web.Response(body=file.data, headers={"Content-Type": file.content_type})
+        return await self._stream_large(request, file, record)
+
+    async def _stream_large(self, request: web.Request, file: _File, record: FileRequest) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": file.content_type})
+        if file.declare_length:
+            response.content_length = file.size
+        else:
+            response.enable_chunked_encoding()
+        await response.prepare(request)
+        filler = memoryview(_FILLER)
+        try:
+            head = _png_head(*LARGE_PICTURE_SIDES, file.size)[: file.size]
+            await response.write(head)
+            record.sent = len(head)
+            while record.sent < file.size:
+                piece = filler[: min(len(filler), file.size - record.sent)]
+                await response.write(piece)  # waits while the client is not reading
+                record.sent += len(piece)
+            await response.write_eof()
+        except ConnectionError:  # the client hung up before the end, as a reader with a cap does
+            return response
+        record.complete = True
+        return response
 
     @web.middleware
     async def _middleware(
@@ -678,12 +833,21 @@ class GatewayDouble:
         return problems
 
     async def _images_answer(
-        self, call: GatewayCall, options: dict[str, Any], seed: bytes, width: int, height: int
+        self,
+        call: GatewayCall,
+        options: dict[str, Any],
+        seed: bytes,
+        width: int,
+        height: int,
+        url: str | None = None,
     ) -> web.Response:
         output_format = options.get("output_format") or "png"
         make = {"png": make_png, "jpeg": make_jpeg, "webp": make_webp}[output_format]
         prompt = str(options.get("prompt", ""))
         count = int(options.get("n") or 1)
+        if url is not None:  # a link for each image, as dall-e answers: no usage, no format fields
+            links = [{"url": url, "revised_prompt": prompt} for _ in range(count)]
+            return self._json(call, {"created": int(time.time()), "data": links})
         data = []
         for index in range(count):
             # A colour from the request, so each answer (and each of n images) looks different.
@@ -716,14 +880,15 @@ class GatewayDouble:
         size = re.fullmatch(r"(\d+)x(\d+)", str(body.get("size") or "auto"))
         if size:
             width, height = int(size.group(1)), int(size.group(2))
-        return await self._images_answer(call, body, body["prompt"].encode(), width, height)
+        url = rule._image_url if rule else None
+        return await self._images_answer(call, body, body["prompt"].encode(), width, height, url)
 
     async def _edit(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
         first = call.uploads("image")[0].data
         _format, width, height = await asyncio.to_thread(image_size, first)
         options: dict[str, Any] = {key: value for key, value in call.fields.items() if isinstance(value, str)}
         seed = hashlib.sha256(first).digest() + options["prompt"].encode()
-        return await self._images_answer(call, options, seed, width, height)
+        return await self._images_answer(call, options, seed, width, height, rule._image_url if rule else None)
 
     # --- /models ---------------------------------------------------------------------------------
 

@@ -12,14 +12,14 @@ import struct
 import time
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 from ..media import image_size, make_png, make_webp
-from .gateway import UNSUPPORTED, GatewayCall, GatewayDouble
+from .gateway import UNSUPPORTED, GatewayCall, GatewayDouble, Rule
 
 Stage = tuple[str, str]  # (status, progress) as the task object shows them
 Color = tuple[int, int, int]
@@ -49,7 +49,7 @@ _FIELDS = {
 }
 # Scripted outcomes and the options each takes.
 OUTCOMES: dict[str, set[str]] = {
-    "success": set(),
+    "success": {"image_url"},
     "failure": {"reason"},
     "stuck": set(),
     "banned": {"word"},
@@ -57,7 +57,38 @@ OUTCOMES: dict[str, set[str]] = {
     "quota": set(),
     "saturated": set(),
     "modal": set(),
-    "slow": {"step_seconds"},
+    "slow": {"step_seconds", "image_url"},
+}
+LIST_PATH = "/mj/task/list-by-condition"
+# Entries a broken gateway (or a proxy mid-upgrade) could put into a list-by-condition answer beside the real
+# tasks: things that are not task objects, objects without a usable id, and an object whose id is one nobody
+# asked for with every other field of the wrong type. None of them is any real task.
+MALFORMED_TASKS: tuple[Any, ...] = (
+    "1712345678901234",
+    None,
+    17,
+    ["IN_PROGRESS", "45%"],
+    {"action": "IMAGINE", "status": "SUCCESS", "progress": "100%", "imageUrl": "https://cdn.example/x.png"},
+    {"id": None, "status": "IN_PROGRESS", "progress": "45%"},
+    {"id": "", "status": "SUCCESS"},
+    {"id": {"value": "1712345678901234"}, "status": "FAILURE"},
+    {
+        "id": "1700000000000999",
+        "action": ["IMAGINE"],
+        "status": 7,
+        "progress": {"done": "45%"},
+        "imageUrl": {"href": "https://cdn.example/x.png"},
+        "failReason": 0,
+        "buttons": "U1 U2 U3 U4",
+        "properties": [],
+        "submitTime": "yesterday",
+    },
+)
+# What new-api answers when the list query itself fails: HTTP 500 with its Midjourney error shape, or (a proxy
+# answering for it) an error object where the list should be.
+LIST_FAILURES: dict[str, tuple[int, dict[str, Any]]] = {
+    "status-500": (500, {"description": "query_tasks_failed ", "type": "upstream_error", "code": 9}),
+    "not-a-list": (200, {"code": 9, "description": "系统异常", "result": None, "properties": None}),
 }
 
 _QUEUED: Stage = ("", "0%")  # inserted by the gateway, not yet refreshed from upstream
@@ -238,6 +269,7 @@ class MidjourneyDouble:
         self._scripts: list[_Script] = []
         self._action_scripts: list[_Script] = []
         self._images: dict[tuple[str, str], bytes] = {}  # (task id, "final"/"preview") -> bytes
+        self._list_garbage: list[Any] = []  # malformed entries every list answer carries (see poison_list)
         self._paused_at: float | None = None
         self._paused_total = 0.0
         router = gateway.app.router
@@ -246,7 +278,7 @@ class MidjourneyDouble:
         router.add_post("/mj/submit/action", self._action)
         router.add_post("/mj/submit/modal", self._modal)
         router.add_get("/mj/task/{id}/fetch", self._fetch)
-        router.add_post("/mj/task/list-by-condition", self._list)
+        router.add_post(LIST_PATH, self._list)
         router.add_get("/mj/task/{id}/image-seed", self._seed)
         self._image_resource = router.add_get("/mj/image/{id}", self._image).resource
         # The gateway serves images without a key; its middleware demands one on every route, so this
@@ -282,6 +314,22 @@ class MidjourneyDouble:
         self._sync(task)
         task.plan, task.origin = [_DONE], self._clock()
         self._sync(task)
+
+    def poison_list(self, entries: Sequence[Any] = MALFORMED_TASKS) -> None:
+        """Put these malformed entries into every list-by-condition answer from now on, half before the real
+        tasks and half after them, until cure_list(): one bad entry must not hide the good ones."""
+        self._list_garbage = list(entries)
+
+    def cure_list(self) -> None:
+        self._list_garbage = []
+
+    def fail_list(self, kind: str = "status-500") -> Rule:
+        """Make every list-by-condition call fail (a kind of LIST_FAILURES) until gateway.drop(rule) or the
+        test's end; the request is still checked and recorded in list_calls."""
+        if kind not in LIST_FAILURES:
+            raise ValueError(f"unknown list failure {kind!r}: use one of {', '.join(LIST_FAILURES)}")
+        status, body = LIST_FAILURES[kind]
+        return self.gateway.when(LIST_PATH).reply_json(status, body)
 
     def pause(self) -> None:
         """Stop the clock of every task (e.g. while the bot restarts)."""
@@ -576,8 +624,8 @@ class MidjourneyDouble:
         self._sync(task)
         polled = task.status != ""  # before its first refresh the gateway only has its own row, mostly empty
         image_url = ""
-        if task.status == "SUCCESS":
-            image_url = f"{self.gateway.root_url}/mj/image/{task.id}"
+        if task.status == "SUCCESS":  # a script may point it elsewhere: a CDN, a redirect, a huge file
+            image_url = str(task.options.get("image_url") or f"{self.gateway.root_url}/mj/image/{task.id}")
         elif task.status == "IN_PROGRESS":
             image_url = f"{self.gateway.root_url}/mj/image/{task.id}?rand={time.time_ns()}"
         return {
@@ -631,7 +679,9 @@ class MidjourneyDouble:
             return canned
         # The gateway's database query answers each known task once, in the order the tasks were made.
         wanted = set(ids)
-        return web.json_response([self._task_json(task) for task in self._tasks.values() if task.id in wanted])
+        found = [self._task_json(task) for task in self._tasks.values() if task.id in wanted]
+        half = len(self._list_garbage) // 2
+        return web.json_response([*self._list_garbage[:half], *found, *self._list_garbage[half:]])
 
     async def _seed(self, request: web.Request) -> web.StreamResponse:
         call = self.gateway.call_of(request)

@@ -22,7 +22,17 @@ from aiohttp import web
 
 from .telegram_spec import EntityParseError, TelegramSpec, UploadedFile, parse_entities
 
-__all__ = ["Call", "StoredFile", "TelegramDouble", "TelegramError", "TelegramSpec", "UploadedFile"]
+__all__ = [
+    "CHANNEL_BOT",
+    "GROUP_ANONYMOUS_BOT",
+    "TOPIC_ICON_COLORS",
+    "Call",
+    "StoredFile",
+    "TelegramDouble",
+    "TelegramError",
+    "TelegramSpec",
+    "UploadedFile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,17 @@ _FREE_TEXT = frozenset(
 )
 _THUMBNAIL_SIDE = 90
 _DEFAULT_SIDE = 512
+# The fake `from` Telegram puts on a message sent on behalf of a chat, for clients that read only `from`: the
+# same two accounts for every anonymous group admin and every channel everywhere (the real sender is sender_chat).
+GROUP_ANONYMOUS_BOT: dict[str, Any] = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+CHANNEL_BOT: dict[str, Any] = {"id": 136817688, "is_bot": True, "first_name": "Channel", "username": "Channel_Bot"}
+# The icon colours a forum topic may have (createForumTopic refuses others).
+TOPIC_ICON_COLORS = (0x6FB9F0, 0xFFD67E, 0xCB86DB, 0x8EEE98, 0xFF93B2, 0xFB6F5F)
 _COMMAND = re.compile(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 _MENTION = re.compile(r"(?<![\w@/])@[A-Za-z0-9_]{3,32}\b")
 
@@ -169,6 +190,8 @@ class TelegramDouble:
         self.webhook: dict[str, Any] | None = None
         self.files: dict[str, StoredFile] = {}
         self.chats: dict[int, dict[str, Any]] = {}
+        # chat id -> user ids getChatMember reports as that chat's administrators (everyone else is a member)
+        self.chat_admins: dict[int, set[int]] = {}
         self.users: dict[int, dict[str, Any]] = {}
         self.messages: dict[tuple[int, int], dict[str, Any]] = {}
         self.answered_callbacks: set[str] = set()
@@ -188,6 +211,7 @@ class TelegramDouble:
         self._updates_signal = _Signal()
         self._calls_signal = _Signal()
         self._in_flight = 0
+        self.methods_in_flight: list[str] = []  # calls received and not answered yet, by method
         self._last_activity = time.monotonic()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -291,6 +315,15 @@ class TelegramDouble:
             wait = deadline - now if self._in_flight else min(quiet_left, deadline - now)
             await self._calls_signal.wait(wait)
 
+    async def wait_in_flight(self, method: str, timeout: float = 15.0) -> None:
+        """Wait until a call of `method` has arrived and is not answered yet (see delay())."""
+        deadline = time.monotonic() + timeout
+        while method not in self.methods_in_flight:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {method} call in flight within {timeout} s; last calls:\n{self.dump()}")
+            await self._calls_signal.wait(remaining)
+
     def dump(self, last: int = 10) -> str:
         """The last calls other than getUpdates, one per line."""
         shown = [c for c in self.calls if c.method != "getUpdates"][-last:]
@@ -338,6 +371,52 @@ class TelegramDouble:
         self.chats[chat_id] = chat
         return dict(chat)
 
+    def channel_chat(self, chat_id: int, title: str = "Channel", username: str | None = None) -> dict[str, Any]:
+        """A channel: its admins may write in groups "as the channel" (a discussion group's linked channel too)."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "channel", "title": title}
+        if username:
+            chat["username"] = username
+        self.chats[chat_id] = chat
+        return dict(chat)
+
+    def open_topic(
+        self,
+        user: dict[str, Any],
+        forum: dict[str, Any],
+        name: str = "Topic",
+        icon_color: int = TOPIC_ICON_COLORS[0],
+    ) -> dict[str, Any]:
+        """`user` creates a topic in a forum supergroup; returns the service message, also pushed to the bot.
+
+        Its message_id is the topic's message_thread_id, and every message later sent in the topic that replies to
+        nothing else arrives as a reply to it, as on Telegram (see _store_message).
+        """
+        if not forum.get("is_forum"):
+            raise ValueError(f"chat {forum['id']} is not a forum: make it with group_chat(..., is_forum=True)")
+        if icon_color not in TOPIC_ICON_COLORS:
+            raise ValueError(f"Telegram allows only these topic icon colours: {TOPIC_ICON_COLORS}")
+        self.chats.setdefault(forum["id"], dict(forum))
+        message = self._store_message(
+            forum, user, {"forum_topic_created": {"name": name, "icon_color": icon_color}}
+        )
+        message.update(message_thread_id=message["message_id"], is_topic_message=True)
+        self.push_update({"message": copy.deepcopy(message)})
+        return copy.deepcopy(message)
+
+    def sender_for(self, chat: Mapping[str, Any], sender_chat: Mapping[str, Any]) -> dict[str, Any]:
+        """The `from` of a message sent in `chat` on behalf of `sender_chat`: GroupAnonymousBot for an anonymous
+        admin of the group itself, Channel_Bot for a channel. Only supergroups have either (a basic group turns
+        into one when an admin is made anonymous)."""
+        if chat.get("type") != "supergroup":
+            raise ValueError(f"only supergroups get messages on a chat's behalf, not {chat}")
+        if sender_chat["id"] == chat["id"]:
+            return dict(GROUP_ANONYMOUS_BOT)
+        if sender_chat.get("type") == "channel":
+            return dict(CHANNEL_BOT)
+        raise ValueError(
+            f"only a group's anonymous admin or a channel writes on a chat's behalf, not {sender_chat}"
+        )
+
     def send_text(
         self,
         user: dict[str, Any],
@@ -348,11 +427,34 @@ class TelegramDouble:
         message_thread_id: int | None = None,
         entities: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """A text message; bot_command and @mention entities are added as Telegram does unless given."""
-        content: dict[str, Any] = {"text": text}
-        if found := (entities if entities is not None else _auto_entities(text)):
-            content["entities"] = found
+        """A text message; bot_command and @mention entities are added as Telegram does unless given.
+
+        In a forum topic (`message_thread_id` of a topic opened with open_topic), a text replying to nothing else
+        replies to the topic's opening message; a reply to a topic's message stays in that topic.
+        """
+        content = _text_content(text, entities)
         return self._user_message(user, chat, content, reply_to=reply_to, thread_id=message_thread_id)
+
+    def send_text_as_chat(
+        self,
+        chat: dict[str, Any],
+        sender_chat: dict[str, Any],
+        text: str,
+        *,
+        reply_to: Mapping[str, Any] | None = None,
+        message_thread_id: int | None = None,
+        entities: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A text sent in `chat` on behalf of `sender_chat`: by an anonymous admin when it is the group itself,
+        "as the channel" when it is a channel. `from` is then one of Telegram's shared fake accounts."""
+        return self._user_message(
+            self.sender_for(chat, sender_chat),
+            chat,
+            _text_content(text, entities),
+            reply_to=reply_to,
+            thread_id=message_thread_id,
+            sender_chat=sender_chat,
+        )
 
     def send_voice(
         self,
@@ -534,6 +636,7 @@ class TelegramDouble:
             self.get_updates_calls += 1
         else:
             self._in_flight += 1
+            self.methods_in_flight.append(name)
             self._touch()
         try:
             call, problems = await self._read_call(request, name)
@@ -541,6 +644,7 @@ class TelegramDouble:
         finally:
             if not polling:
                 self._in_flight -= 1
+                self.methods_in_flight.remove(name)
                 self._touch()
         self.calls.append(call)
         self._calls_signal.fire()
@@ -926,6 +1030,12 @@ class TelegramDouble:
             user = self.bot_user
         else:
             user = self.users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "User"})
+        chat_id = self._chat(call.params.get("chat_id"))["id"]
+        if user_id in self.chat_admins.get(chat_id, set()):
+            rights = ("can_be_edited is_anonymous can_manage_chat can_delete_messages can_manage_video_chats "
+                      "can_restrict_members can_promote_members can_change_info can_invite_users can_post_stories "
+                      "can_edit_stories can_delete_stories").split()  # fmt: skip
+            return {"status": "administrator", "user": dict(user), **dict.fromkeys(rights, False)}
         return {"status": "member", "user": dict(user)}
 
     # -- chats, messages and files -------------------------------------------------------------
@@ -959,6 +1069,7 @@ class TelegramDouble:
         *,
         reply_to: Mapping[str, Any] | None = None,
         thread_id: int | None = None,
+        sender_chat: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         message: dict[str, Any] = {
             "message_id": self._allocate_message_id(chat["id"]),
@@ -966,6 +1077,15 @@ class TelegramDouble:
             "chat": dict(chat),
             "date": int(time.time()),
         }
+        if sender_chat is not None:
+            message["sender_chat"] = dict(sender_chat)
+        if thread_id is None and reply_to is not None and reply_to.get("is_topic_message"):
+            thread_id = reply_to.get("message_thread_id")  # a reply stays in the topic of what it answers
+        if thread_id is not None and reply_to is None and chat.get("is_forum"):
+            # Telegram sends a topic's message that answers nothing as an answer to the topic's opening message.
+            opener = self.messages.get((chat["id"], thread_id))
+            if opener is not None and "forum_topic_created" in opener:
+                reply_to = opener
         if thread_id is not None:
             message["message_thread_id"] = thread_id
             if chat.get("is_forum"):
@@ -986,10 +1106,15 @@ class TelegramDouble:
         *,
         reply_to: Mapping[str, Any] | None = None,
         thread_id: int | None = None,
+        sender_chat: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         self.chats.setdefault(chat["id"], dict(chat))
+        if sender_chat is not None:
+            self.chats.setdefault(sender_chat["id"], dict(sender_chat))
         target = _message_of(reply_to) if reply_to is not None else None
-        message = self._store_message(chat, user, content, reply_to=target, thread_id=thread_id)
+        message = self._store_message(
+            chat, user, content, reply_to=target, thread_id=thread_id, sender_chat=sender_chat
+        )
         return self.push_update({"message": copy.deepcopy(message)})
 
     def _remember(self, update: Mapping[str, Any]) -> None:
@@ -1220,6 +1345,14 @@ def _formatted(params: Mapping[str, Any], text_key: str, entities_key: str) -> d
     except EntityParseError as error:
         raise _bad_request(str(error)) from None
     return {text_key: plain, entities_key: entities} if entities else {text_key: plain}
+
+
+def _text_content(text: str, entities: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A typed text's Message fields: the entities given, else those Telegram's clients would attach."""
+    content: dict[str, Any] = {"text": text}
+    if found := (entities if entities is not None else _auto_entities(text)):
+        content["entities"] = found
+    return content
 
 
 def _auto_entities(text: str) -> list[dict[str, Any]]:

@@ -74,6 +74,17 @@ class BotProcess:
         having registered its webhook."""
         polls_before = self.telegram.get_updates_calls
         webhooks_before = len(self.telegram.calls_to("setWebhook"))
+        await self.launch()
+        deadline = asyncio.get_running_loop().time() + ready_timeout
+        while not self._ready(polls_before, webhooks_before):
+            if self.exit_code is not None:
+                raise AssertionError(f"the bot exited with {self.exit_code}:\n{self.log_text()[-3000:]}")
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the bot did not start polling:\n{self.log_text()[-3000:]}")
+            await asyncio.sleep(0.05)
+
+    async def launch(self) -> None:
+        """Start the process and return at once (for tests of what happens before it is ready)."""
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115  # closed in _reap
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -84,13 +95,29 @@ class BotProcess:
             stdout=self._log_file,
             stderr=asyncio.subprocess.STDOUT,
         )
-        deadline = asyncio.get_running_loop().time() + ready_timeout
-        while not self._ready(polls_before, webhooks_before):
+
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the process has ended, else None."""
+        return None if self._process is None else self._process.returncode
+
+    async def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to end on its own; its exit code."""
+        assert self._process is not None
+        try:
+            return await asyncio.wait_for(self._process.wait(), timeout)
+        finally:
             if self._process.returncode is not None:
-                raise AssertionError(f"the bot exited with {self._process.returncode}:\n{self.log_text()[-3000:]}")
+                self._reap()
+
+    async def wait_for_log(self, text: str, timeout: float = 15.0) -> str:
+        """Wait until the log holds `text`; the log so far."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while text not in (log := self.log_text()):
             if asyncio.get_running_loop().time() > deadline:
-                raise AssertionError(f"the bot did not start polling:\n{self.log_text()[-3000:]}")
+                raise AssertionError(f"{text!r} did not appear in the log:\n{log[-3000:]}")
             await asyncio.sleep(0.05)
+        return log
 
     def terminate(self) -> None:
         """Send SIGTERM and return at once (stop() waits for the exit)."""

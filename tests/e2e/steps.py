@@ -80,3 +80,23 @@ class Conversation:
         rows = re.findall(r"^(chat|voice|vision|edit|draw|imagine)\s+(\d+)\s+(\S+)\s*$", text, re.MULTILINE)
         assert len(rows) == 6, f"/quota did not show all six kinds:\n{text}"
         return {kind: (int(used), limit) for kind, used, limit in rows}
+
+
+def _button(message: dict[str, Any], starts: str) -> str:
+    rows = message["reply_markup"]["inline_keyboard"]
+    return next(b["callback_data"] for row in rows for b in row if b["text"].lstrip("✓ ").startswith(starts))
+
+
+async def choose_setting(me: Conversation, menu_label: str, choice_label: str) -> None:
+    """Open /settings, open a menu, pick a choice; every press answered."""
+    telegram = me.telegram
+    me.send_text("/settings")
+    menu = await me.reply("sendMessage")
+    press = telegram.press_button(me.user, menu.result, _button(menu.result, menu_label))
+    await telegram.wait_for_method("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
+    await telegram.wait_idle(0.3)
+    shown = telegram.messages[(me.chat_id, menu.result["message_id"])]
+    press = telegram.press_button(me.user, shown, _button(shown, choice_label))
+    answer = await telegram.wait_for_method("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
+    assert answer.params.get("text") == "Saved."
+    await telegram.wait_idle(0.3)

@@ -13,7 +13,7 @@ import pytest
 from tests.doubles.gateway import GatewayDouble, last_user_text_contains
 from tests.doubles.telegram_api import TelegramDouble
 from tests.e2e.harness import StartBot, new_person
-from tests.e2e.steps import Conversation
+from tests.e2e.steps import Conversation, choose_setting
 from tests.media import make_voice_note
 
 _groups = itertools.count(-1004000000001, -1)
@@ -157,32 +157,12 @@ async def test_lang_switches_the_language(telegram: TelegramDouble, gateway: Gat
 # --- personal settings -------------------------------------------------------------------------------
 
 
-def _button(message: dict, starts: str) -> str:
-    rows = message["reply_markup"]["inline_keyboard"]
-    return next(b["callback_data"] for row in rows for b in row if b["text"].lstrip("✓ ").startswith(starts))
-
-
-async def _choose(me: Conversation, menu_label: str, choice_label: str) -> None:
-    """Open /settings, open a menu, pick a choice; every press answered."""
-    telegram = me.telegram
-    me.send_text("/settings")
-    menu = await me.reply("sendMessage")
-    press = telegram.press_button(me.user, menu.result, _button(menu.result, menu_label))
-    await telegram.wait_for_method("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
-    await telegram.wait_idle(0.3)
-    shown = telegram.messages[(me.chat_id, menu.result["message_id"])]
-    press = telegram.press_button(me.user, shown, _button(shown, choice_label))
-    answer = await telegram.wait_for_method("answerCallbackQuery", callback_query_id=press["callback_query"]["id"])
-    assert answer.params.get("text") == "Saved."
-    await telegram.wait_idle(0.3)
-
-
 @shared
 async def test_settings_change_the_voice_and_how_voice_notes_are_answered(
     telegram: TelegramDouble, gateway: GatewayDouble, person
 ) -> None:
     me = Conversation(telegram, *person("Zoe"))
-    await _choose(me, "🗣", "coral")
+    await choose_setting(me, "🗣", "coral")
     note = make_voice_note(1.0, freq=next(_tones))
     gateway.set_transcript(note, "speak to me in coral")
     me.send_voice(note, duration=1)
@@ -190,7 +170,7 @@ async def test_settings_change_the_voice_and_how_voice_notes_are_answered(
     request = await gateway.wait_for(last_user_text_contains("speak to me in coral"))
     assert request.json["audio"] == {"voice": "coral", "format": "wav"}
 
-    await _choose(me, "🎙", "text")
+    await choose_setting(me, "🎙", "text")
     note = make_voice_note(1.0, freq=next(_tones))
     gateway.set_transcript(note, "answer me in writing")
     me.send_voice(note, duration=1)
@@ -205,7 +185,7 @@ async def test_settings_can_make_text_answers_spoken_too(
     telegram: TelegramDouble, gateway: GatewayDouble, person
 ) -> None:
     me = Conversation(telegram, *person("Kai"))
-    await _choose(me, "💬", "text and voice")
+    await choose_setting(me, "💬", "text and voice")
     me.send_text("say it out loud")
     voice = await me.reply("sendVoice")
     assert voice.files["voice"].data[:4] == b"OggS"

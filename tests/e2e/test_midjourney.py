@@ -315,6 +315,33 @@ async def test_a_killed_bot_still_delivers_the_picture_exactly_once_after_restar
     assert (await me.quota())["imagine"] == (1, "10")
 
 
+async def test_a_picture_being_sent_at_sigterm_is_sent_once_not_again_after_restart(
+    start_bot: StartBot, midjourney: MidjourneyDouble, tmp_path
+) -> None:
+    process = await start_bot(tmp_path, MJ_POLL_INTERVAL="0.3")
+    telegram = process.telegram
+    me = Conversation(telegram, *new_person(telegram))
+    me.send_text("/imagine a lighthouse in the storm")
+    task_id = await _task_submitted(midjourney, "a lighthouse in the storm")
+    telegram.delay("sendPhoto", 1.5)  # the finished grid takes a while to send
+    midjourney.finish_now(task_id)
+    await telegram.wait_in_flight("sendPhoto")
+    assert await process.stop() == 0  # SIGTERM while the picture is being sent
+
+    await start_bot(tmp_path, MJ_POLL_INTERVAL="0.3")
+    await telegram.wait_idle(1.5)  # several polls: a picture left half-delivered would be sent again now
+    results = [call for call in me.calls_since("sendPhoto") if "reply_markup" in call.params]
+    assert len(results) == 1
+
+
+async def _task_submitted(midjourney: MidjourneyDouble, prompt: str, timeout: float = 15.0) -> str:
+    deadline = time.monotonic() + timeout
+    while not any(task.prompt == prompt for task in midjourney.tasks.values()):
+        assert time.monotonic() < deadline, f"no Midjourney task for {prompt!r}"
+        await asyncio.sleep(0.05)
+    return _task_of_prompt(midjourney, prompt)
+
+
 async def test_fifty_pending_tasks_cost_one_list_call_per_interval(
     start_bot: StartBot, midjourney: MidjourneyDouble
 ) -> None:

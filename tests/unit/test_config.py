@@ -85,3 +85,39 @@ def test_env_example_lists_every_setting() -> None:
     }
     assert ALL_CONTRACT_SETTINGS <= names
     assert names == set(Settings.model_fields)
+
+
+def _required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "1:abc")
+    monkeypatch.setenv("API_KEY", "sk-test")
+
+
+@pytest.mark.parametrize("secret", ["sécret", "a b", "x" * 257, "semi;colon", "new\nline", "ünïcode-only"])
+def test_a_webhook_secret_telegram_would_refuse_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, secret: str
+) -> None:
+    """WEBHOOK_SECRET must be 1-256 of A-Z a-z 0-9 _ -: anything else stops the start with one line naming it."""
+    _required(monkeypatch)
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    with pytest.raises(ConfigError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "WEBHOOK_SECRET" in message
+    assert "\n" not in message
+    assert secret not in message  # a secret, even a bad one, is not repeated in the log
+
+
+@pytest.mark.parametrize("secret", ["", "A-z_09-", "x" * 256, "k"])
+def test_a_valid_webhook_secret_passes(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    """Letters, digits, _ and -, up to 256 of them, pass; empty means a random one per run."""
+    _required(monkeypatch)
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    assert load_settings().WEBHOOK_SECRET.get_secret_value() == secret
+
+
+def test_hostile_input_limits_have_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MAX_IMAGE_PIXELS 40000000, MAX_DOWNLOAD_MB 50 (as bytes: 50 MiB), HISTORY_DAYS 30."""
+    _required(monkeypatch)
+    settings = load_settings()
+    assert (settings.MAX_IMAGE_PIXELS, settings.MAX_DOWNLOAD_MB, settings.HISTORY_DAYS) == (40_000_000, 50, 30)
+    assert settings.max_download_bytes == 50 * 1024 * 1024

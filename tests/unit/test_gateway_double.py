@@ -324,8 +324,19 @@ async def test_speech_answers_wav_or_pcm_only(double: GatewayDouble, client: htt
 
 @pytest.mark.asyncio
 async def test_unknown_urls_are_violations(double: GatewayDouble, client: httpx.AsyncClient) -> None:
-    assert "Invalid URL (GET /v1/models)" in assert_openai_error(await client.get("/models"), 404)["message"]
-    assert double.violations == ["GET /models: Invalid URL (GET /v1/models)"]
+    answer = await client.get("/fine_tuning/jobs")
+    assert "Invalid URL (GET /v1/fine_tuning/jobs)" in assert_openai_error(answer, 404)["message"]
+    assert double.violations == ["GET /fine_tuning/jobs: Invalid URL (GET /v1/fine_tuning/jobs)"]
+
+
+async def test_the_catalog_lists_models_as_the_api_does(double: GatewayDouble, client: httpx.AsyncClient) -> None:
+    double.catalog["gpt-4o-audio-preview"] = "2026-12-15"
+    answer = await client.get("/models")
+    assert answer.status_code == 200
+    models = {model["id"]: model for model in answer.json()["data"]}
+    assert models["gpt-4o-audio-preview"]["shutdown_date"] == "2026-12-15"
+    assert "shutdown_date" not in models["gpt-4o-mini"]
+    assert double.violations == []
 
 
 @pytest.mark.asyncio

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from bot.errors import Refusal
-from bot.images import Picture, editable, fit_for_vision, picture_from, sniff_mime
+from bot.images import UNREADABLE, Picture, editable, fit_for_vision, picture_from, sniff_mime
 from tests.media import image_size, make_jpeg, make_png, make_webp
 
 
@@ -71,3 +71,25 @@ async def test_gifs_become_png_for_editing_and_others_pass() -> None:
 
 def test_data_url_names_the_type() -> None:
     assert Picture(b"abc", "image/webp").data_url() == "data:image/webp;base64,YWJj"
+
+
+# Formats Pillow can read but the bot does not take: each plugin is code that parses hostile bytes for nothing.
+_OTHER_FORMATS = ["ICO", "PCX", "TGA", "PPM", "SGI", "QOI", "DDS", "MSP", "XBM"]
+
+
+@pytest.mark.parametrize("fmt", _OTHER_FORMATS)
+async def test_pictures_in_other_formats_are_refused_as_unreadable(fmt: str) -> None:
+    """A file Pillow itself reads, but that is none of JPEG, PNG, WebP, GIF, BMP and TIFF, is refused in words as
+    unreadable wherever a picture is opened (it used to be converted to PNG)."""
+    data = _encoded(fmt, (16, 16), "1" if fmt in ("MSP", "XBM") else "RGB")
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == fmt  # a real file of that format, readable by Pillow
+    with pytest.raises(Refusal) as refused:
+        picture_from(data)
+    assert refused.value is UNREADABLE
+    with pytest.raises(Refusal) as refused:
+        fit_for_vision(Picture(data, "image/png"))  # whatever the type claimed, the bytes decide
+    assert refused.value is UNREADABLE
+    with pytest.raises(Refusal) as refused:
+        await editable(Picture(data, "image/gif"))
+    assert refused.value is UNREADABLE

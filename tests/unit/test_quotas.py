@@ -132,3 +132,22 @@ async def test_reservations_of_a_dead_process_are_released(tmp_path: Path) -> No
         await _quotas(second, voice=1).reserve(1, "voice")
     finally:
         await second.close()
+
+
+async def test_a_reservation_cancelled_half_way_is_given_back(database: Database) -> None:
+    """Quotas.reserve cancelled after 0, 1, 2… event-loop turns (before, during and after its transaction) leaves no
+    reservation behind: one written by a transaction the cancellation could not stop is released."""
+    quotas = _quotas(database, chat=1000)
+    for turns in range(60):
+        task = asyncio.create_task(quotas.reserve(1, "chat"))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            use = await task
+        except asyncio.CancelledError:
+            pass
+        else:  # it finished before the cancellation came: the caller owns that use, and gives it back
+            await quotas.release(use)
+        left = await database.fetch_all("SELECT id FROM reservations")
+        assert len(left) == 0, f"a reservation left behind by a cancellation after {turns} turns"

@@ -1,5 +1,7 @@
 """Splitting, shortening and escaping text for Telegram's limits."""
 
+import pytest
+
 from bot.telegram_text import escape, shorten, split_text, utf16_len
 
 
@@ -49,3 +51,36 @@ def test_shorten_keeps_fitting_text_and_cuts_long_text_with_ellipsis() -> None:
 
 def test_escape_only_touches_html_specials() -> None:
     assert escape('<b>"Tom" & Jerry</b>') == '&lt;b&gt;"Tom" &amp; Jerry&lt;/b&gt;'
+
+
+# Halves of an emoji (UTF-16 surrogates) on their own, as a broken model stream can leave them in the text.
+_LONE_HALVES = [
+    "\ud83d",  # a high half alone
+    "\ude00",  # a low half alone
+    "\ude00\ud83d",  # both halves, in the wrong order
+    "ok \ud83d then \ude00 end",
+    "x" * 4095 + "\ud83d" + "y" * 10,  # a half right at the message limit
+    ("word \ud83d " * 1500).strip(),  # many, across several parts
+]
+
+
+@pytest.mark.parametrize("text", _LONE_HALVES)
+def test_lone_halves_never_break_splitting_or_shortening(text: str) -> None:
+    """split_text, shorten and utf16_len take text holding lone surrogates without raising, and what they return
+    is valid UTF-8 (what Telegram accepts) and within the limits."""
+    assert utf16_len(text) == len(text)  # each lone half is the one UTF-16 unit it is
+    for limit in (4096, 1024, 7):
+        parts = split_text(text, limit)
+        assert parts
+        for part in parts:
+            part.encode("utf-8")  # raises UnicodeEncodeError on a surrogate
+            assert utf16_len(part) <= limit
+        short = shorten(text, limit)
+        short.encode("utf-8")
+        assert utf16_len(short) <= limit
+
+
+def test_halves_in_the_right_order_become_the_emoji() -> None:
+    """Two halves that arrived apart are joined back into the one character; a lone one becomes U+FFFD."""
+    assert split_text("hi \ud83d\ude00") == ["hi 😀"]
+    assert shorten("hi \ud83d\ude00 and \ud83d") == "hi 😀 and \ufffd"
