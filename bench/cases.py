@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 
 from bench.harness import Stage, cpu_seconds, median_p95, peak_rss_mb, stage
-from bot.audio import _ENCODER_OPTIONS, VOICE_BITRATE, find_ffmpeg
-from tests.doubles.telegram_api import Call
-from tests.e2e.harness import new_person
-from tests.media import make_voice_note, make_wav
+from bot.media.audio import ENCODER_OPTIONS, VOICE_BITRATE, find_ffmpeg
+from testkit.doubles.telegram_api import Call
+from testkit.identities import new_person
+from testkit.media import make_voice_note, make_wav
 
 Row = tuple[str, str, str, str]
 ANSWER_SECONDS = 5.0  # the spoken answer the gateway double returns
@@ -37,7 +37,7 @@ def bare_encode_seconds(repeats: int = 10) -> float:
     ffmpeg = find_ffmpeg(os.environ.get("FFMPEG_PATH", ""))
     wav = make_wav(ANSWER_SECONDS)
     command = [ffmpeg, "-v", "error", "-f", "wav", "-i", "pipe:0", "-acodec", "libopus", "-b:a", VOICE_BITRATE,
-               *_ENCODER_OPTIONS, "-f", "ogg", "pipe:1"]  # fmt: skip
+               *ENCODER_OPTIONS, "-f", "ogg", "pipe:1"]  # fmt: skip
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

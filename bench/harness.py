@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.doubles.gateway import GatewayDouble
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.bot_process import BotProcess
-from tests.e2e.harness import API_KEY, BOT_TOKEN
+from testkit.bot_process import BotProcess
+from testkit.doubles.gateway import GatewayDouble
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.identities import API_KEY, BOT_TOKEN
 
 # Everyone unlimited: the benchmark measures speed, not the quota rules.
 BENCH_SETTINGS = {f"QUOTA_{kind}": "-1" for kind in ("CHAT", "VOICE", "VISION", "EDIT", "DRAW", "IMAGINE")} | {

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
-from bot.errors import Refusal
-from bot.i18n import __
+from bot.core.errors import Refusal
+from bot.core.i18n import __
 from bot.quotas import QuotaLine, Quotas, utc_today
 from storage.audit import AuditRepository
 from storage.usage import UsageRepository

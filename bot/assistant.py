@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from bot.audio import VoiceClip, VoiceEncoder
+from bot.clients.gateway import Gateway
+from bot.clients.gateway_results import ChatReply, StreamedReply
 from bot.conversations import ConversationKey, Conversations
-from bot.errors import UserFacingError
-from bot.gateway import ChatReply, Gateway, StreamedReply
-from bot.i18n import _, __
-from bot.images import Picture, data_urls, prepare_for_vision
+from bot.core.errors import UserFacingError
+from bot.core.i18n import _, __
+from bot.media.audio import VoiceClip, VoiceEncoder
+from bot.media.images import Picture, data_urls, prepare_for_vision
 
 
 class NothingHeard(UserFacingError):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.i18n import MODEL_LANGUAGE_NAMES, current_language
+from bot.core.i18n import MODEL_LANGUAGE_NAMES, current_language
 from storage.history import HistoryEntry, HistoryRepository
 
 

@@ -1,20 +1,16 @@
-"""Work in flight: each actor's requests, which /cancel stops (at most one heavy one at a time), and every running
-update, so that a shutdown can let them finish."""
+"""Each actor's requests in flight: at most one exclusive (heavy) one at a time, and /cancel stops them all."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import BaseMiddleware
-from aiogram.types import TelegramObject
-
-from bot.errors import Refusal, UserFacingError
-from bot.i18n import _, __
+from bot.core.errors import Refusal, UserFacingError
+from bot.core.i18n import _, __
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +33,7 @@ class _Held:
     cancelled_by_user: bool = False
 
 
-class HeavyWork:
+class InFlight:
     """Each actor's requests in flight, which /cancel stops: at most one heavy one (a voice turn, an edit, a
     drawing, a Midjourney submission) at a time, and any number of light ones (text answers)."""
 
@@ -45,12 +41,14 @@ class HeavyWork:
         self._held: dict[int, list[_Held]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, actor_id: int, what: str, exclusive: bool = True) -> AsyncIterator[None]:
+    async def hold(self, actor_id: int, what: str, exclusive: bool = True) -> AsyncIterator[Callable[[], None]]:
         """Run the block as one of the actor's requests; a second exclusive one meanwhile is refused in words.
 
-        Hold only the slow part, not the sending of the answer: a request sent the moment the answer appears
-        must not be refused. When the actor cancels, the block is interrupted and RequestCancelled comes out of
-        it, so the quota reservation around it is released and the user is told, like any other failure.
+        The block gets a function that lets go of the request's place before the block ends: called once the
+        answer is ready, so that a request sent the moment the answer appears is not refused (and a /cancel no
+        longer cuts the answer off half-sent). When the actor cancels, the block is interrupted and
+        RequestCancelled comes out of it, so the quota reservation around it is released and the user is told,
+        like any other failure.
         """
         mine = self._held.setdefault(actor_id, [])
         if exclusive and any(held.exclusive for held in mine):
@@ -59,17 +57,22 @@ class HeavyWork:
         assert task is not None
         held = _Held(task, what, exclusive)
         mine.append(held)
+
+        def let_go() -> None:
+            if held in mine:
+                mine.remove(held)
+                if not mine and self._held.get(actor_id) is mine:
+                    del self._held[actor_id]
+
         try:
-            yield
+            yield let_go
         except asyncio.CancelledError:
             if not held.cancelled_by_user:
                 raise  # a shutdown: let it through
             task.uncancel()
             raise RequestCancelled(what) from None
         finally:
-            mine.remove(held)
-            if not mine and self._held.get(actor_id) is mine:
-                del self._held[actor_id]
+            let_go()
 
     def busy(self, actor_id: int) -> bool:
         """Whether the actor has an exclusive request running (a new one would be refused)."""
@@ -82,38 +85,3 @@ class HeavyWork:
             held.cancelled_by_user = True
             held.task.cancel()
         return stopped[0].what if stopped else None
-
-
-class RunningUpdates(BaseMiddleware):
-    """Remembers the task handling each update, so a shutdown can wait for the turns in flight."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        task = asyncio.current_task()
-        if task is None:
-            return await handler(event, data)
-        self._tasks.add(task)
-        try:
-            return await handler(event, data)
-        finally:
-            self._tasks.discard(task)
-
-    async def drain(self, grace: float) -> None:
-        """Wait up to `grace` seconds for the updates being handled; cancel what is left (releasing its quota)."""
-        running = set(self._tasks)
-        if not running:
-            return
-        log.info("waiting up to %.0fs for %d updates in flight", grace, len(running))
-        _, unfinished = await asyncio.wait(running, timeout=grace)
-        for task in unfinished:
-            task.cancel()
-        if unfinished:
-            log.warning("cancelled %d updates still running after %.0fs", len(unfinished), grace)
-            await asyncio.wait(unfinished, timeout=5)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bot.i18n import LANGUAGES
-from bot.lru import LruCache
+from bot.core.i18n import LANGUAGES
+from bot.core.lru import LruCache
 from storage.preferences import PreferencesRepository, StoredPreferences
 
 # The built-in voices the spec lists for audio output of chat completions.

@@ -6,20 +6,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
-from bot.errors import UserFacingError
-from bot.i18n import _
-from bot.logs import log_turn
+from bot.core.errors import UserFacingError
+from bot.core.i18n import _
+from bot.core.logs import log_turn
 from storage.usage import UNLIMITED, UsageRepository
-
-
-def outcome_of(error: BaseException) -> str:
-    """The error's class name: what went wrong, never its text (which may hold what the user said)."""
-    return "cancelled" if isinstance(error, asyncio.CancelledError) else type(error).__name__
 
 
 def utc_today() -> str:
@@ -99,24 +93,6 @@ class Quotas:
 
     async def release(self, use: Use) -> None:
         await self._usage.release(use.reservation_id)
-
-    @asynccontextmanager
-    async def charge(self, user_id: int, kind: str) -> AsyncIterator[Use]:
-        """Reserve a use for the block; commit it when the block succeeds, release it when it raises.
-
-        The release is shielded so that a cancelled request (the user's /cancel, shutdown) still gives
-        the use back. Every turn ends in one log line here, whatever its outcome.
-        """
-        started = time.monotonic()
-        use = await self.reserve(user_id, kind)
-        try:
-            yield use
-        except BaseException as error:
-            await asyncio.shield(self.release(use))
-            log_turn(user_id, kind, outcome_of(error), started)
-            raise
-        await asyncio.shield(self.commit(use))
-        log_turn(user_id, kind, "ok", started, use.tokens)
 
     async def report(self, user_id: int) -> list[QuotaLine]:
         """Today's use against the limit, for every kind. A use in flight counts: it holds its place under the

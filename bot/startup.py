@@ -1,10 +1,14 @@
 """Reaching the outside at start-up: Telegram is waited for (a bot under a service manager comes up when the
-network does), a rejected token stops the process, an unreachable gateway is said in one line."""
+network does), a rejected token stops the process, an unreachable gateway is said in one line, a webhook left
+from polling's way is removed, and SIGTERM meanwhile stops at once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,3 +67,29 @@ async def check_gateway(http: httpx.AsyncClient, settings: Settings) -> None:
         return
     if response.status_code in (401, 403):
         log.error("the gateway at %s rejected API_KEY (HTTP %s)", host, response.status_code)
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGTERM and Ctrl-C during start-up (Telegram being waited for) stop the process at once and cleanly."""
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+    assert main is not None
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, main.cancel)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def forget_webhook(bot: Bot) -> None:
+    """A webhook left from an earlier deployment would make every getUpdates fail with 409 Conflict."""
+    try:
+        await bot.delete_webhook(drop_pending_updates=False)
+    except TelegramUnauthorizedError:
+        raise
+    except TelegramAPIError as error:  # network errors included
+        # Polling retries with backoff on its own; a failure here is not a reason to stop.
+        log.warning("could not delete the webhook: %s", type(error).__name__)

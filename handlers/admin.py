@@ -9,14 +9,14 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.actors import Actor
 from bot.admin import Administration, Stats
 from bot.config import QUOTA_KINDS
-from bot.errors import Refusal
-from bot.i18n import _, __
+from bot.core.actors import Actor
+from bot.core.errors import Refusal
+from bot.core.i18n import _, __
 from bot.quotas import QuotaLine, Quotas
-from bot.telegram_text import escape
-from handlers.context import replied_message
+from bot.telegram.context import replied_message
+from bot.telegram.text import escape
 
 SETQUOTA_USAGE = Refusal(
     __(

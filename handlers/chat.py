@@ -1,70 +1,96 @@
-"""Typed messages (in groups, those that mention the bot or reply to it): a text turn with the chat model."""
+"""Typed messages (in groups, those that mention the bot or reply to it): a text turn with the chat model, or a
+spoken one for people who asked in /settings for texts to be answered in voice too."""
 
 from __future__ import annotations
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
+from aiogram.filters import Filter
 from aiogram.types import Message
 
-from bot.actors import Actor
 from bot.assistant import Assistant
+from bot.clients.gateway_results import StreamedReply
 from bot.config import Settings
-from bot.gateway import StreamedReply
-from bot.i18n import _
-from bot.inflight import HeavyWork
+from bot.core.actors import Actor
+from bot.core.i18n import _, __
 from bot.preferences import Preferences
-from bot.quotas import Quotas
-from handlers.context import conversation_key, speaker_name, working
-from handlers.filters import AddressedToBot
-from handlers.live_answer import LiveAnswer
-from handlers.replies import answer_spoken, answer_text
+from bot.telegram.context import conversation_key, speaker_name
+from bot.telegram.filters import AddressedToBot
+from bot.telegram.live_answer import LiveAnswer
+from bot.telegram.replies import answer_spoken, answer_text
+from bot.telegram.turns import TelegramTurns
+from bot.turns import TurnRule
+
+# A text answer is not exclusive (the next question may come meanwhile), but /cancel stops it.
+TEXT_TURN = TurnRule("chat", __("answer"), exclusive=False, chat_action=ChatAction.TYPING)
+# A spoken answer runs the audio model, whatever asked for it: it is a voice use.
+SPOKEN_TURN = TurnRule("voice", __("voice message"), chat_action=ChatAction.RECORD_VOICE)
+
+
+class WantsSpokenAnswers(Filter):
+    """The actor chose in /settings to hear their texts answered in voice too."""
+
+    async def __call__(self, message: Message, actor: Actor, preferences: Preferences) -> bool:
+        return (await preferences.of(actor.id)).text_reply == "voice"
 
 
 def build_router() -> Router:
     router = Router(name=__name__)
-    router.message.register(text_turn, F.text, ~F.text.startswith("/"), AddressedToBot())
+    typed = (F.text, ~F.text.startswith("/"), AddressedToBot())
+    router.message.register(say_what, *typed, _NothingAsked())
+    router.message.register(spoken_text_turn, *typed, WantsSpokenAnswers())
+    router.message.register(text_turn, *typed)
     return router
+
+
+class _NothingAsked(Filter):
+    """Just "@bot" in a group: nothing to answer yet."""
+
+    async def __call__(self, message: Message, question: str) -> bool:
+        return not question
+
+
+async def say_what(message: Message) -> None:
+    await message.reply(_("Yes? Ask me something, or send /help."))
+
+
+async def spoken_text_turn(
+    message: Message,
+    actor: Actor,
+    turns: TelegramTurns,
+    assistant: Assistant,
+    preferences: Preferences,
+    question: str,
+) -> None:
+    key, speaker = conversation_key(message), speaker_name(message)
+    async with turns.run(actor, SPOKEN_TURN, message) as turn:
+        spoken = await assistant.answer_spoken(key, question, speaker, (await preferences.of(actor.id)).voice)
+        turn.answering()
+        await answer_spoken(message, spoken, with_text=True)
+        turn.tokens = spoken.tokens
 
 
 async def text_turn(
     message: Message,
     bot: Bot,
     actor: Actor,
+    turns: TelegramTurns,
     assistant: Assistant,
-    quotas: Quotas,
-    preferences: Preferences,
     settings: Settings,
-    heavy: HeavyWork,
     question: str,
 ) -> None:
-    if not question:  # just "@bot" in a group
-        await message.reply(_("Yes? Ask me something, or send /help."))
-        return
-    key = conversation_key(message)
-    speaker = speaker_name(message)
-    mine = await preferences.of(actor.id)
-    if mine.text_reply == "voice":
-        # A spoken answer runs the audio model, whatever asked for it: it is a voice use.
-        async with quotas.charge(actor.id, "voice") as use:
-            async with working(ChatAction.RECORD_VOICE, message, bot):
-                async with heavy.hold(actor.id, _("voice message")):
-                    spoken = await assistant.answer_spoken(key, question, speaker, mine.voice)
-                await answer_spoken(message, spoken, with_text=True)
-            use.tokens = spoken.tokens
-        return
-    async with quotas.charge(actor.id, "chat") as use:
-        async with working(ChatAction.TYPING, message, bot):
-            if settings.STREAM_ANSWERS:
-                written = StreamedReply()
-                async with LiveAnswer(message, bot) as live:
-                    # /cancel stops a text answer too; it is not exclusive: the next question may come meanwhile.
-                    async with heavy.hold(actor.id, _("answer"), exclusive=False):
-                        async for text in assistant.stream_text(key, question, speaker, written):
-                            live.update(text)
-                    await live.finish(written.text)
-                use.tokens = written.tokens
-            else:
-                async with heavy.hold(actor.id, _("answer"), exclusive=False):
-                    reply = await assistant.answer_text(key, question, speaker)
-                await answer_text(message, reply.text)
-                use.tokens = reply.tokens
+    key, speaker = conversation_key(message), speaker_name(message)
+    async with turns.run(actor, TEXT_TURN, message) as turn:
+        if not settings.STREAM_ANSWERS:
+            reply = await assistant.answer_text(key, question, speaker)
+            turn.answering()
+            await answer_text(message, reply.text)
+            turn.tokens = reply.tokens
+            return
+        written = StreamedReply()
+        async with LiveAnswer(message, bot) as live:
+            async for text in assistant.stream_text(key, question, speaker, written):
+                live.update(text)
+            turn.answering()
+            await live.finish(written.text)
+        turn.tokens = written.tokens

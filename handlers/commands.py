@@ -6,11 +6,11 @@ from aiogram import Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
-from bot.actors import Actor
 from bot.conversations import Conversations
-from bot.i18n import _, __
-from bot.inflight import HeavyWork
-from handlers.context import conversation_key
+from bot.core.actors import Actor
+from bot.core.i18n import _, __
+from bot.inflight import InFlight
+from bot.telegram.context import conversation_key
 
 GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
 
@@ -52,7 +52,7 @@ async def reset_conversation(message: Message, conversations: Conversations) -> 
     await message.answer(_("Done: I have forgotten our conversation. What shall we talk about?"))
 
 
-async def cancel_request(message: Message, actor: Actor, heavy: HeavyWork) -> None:
+async def cancel_request(message: Message, actor: Actor, inflight: InFlight) -> None:
     """The stopped request itself tells the user (it knows what it gave back); here only the empty case."""
-    if heavy.cancel(actor.id) is None:
+    if inflight.cancel(actor.id) is None:
         await message.answer(_("There is nothing to cancel: I'm not working on anything for you."))

@@ -7,18 +7,17 @@ from aiogram.enums import ChatAction
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.actors import Actor
 from bot.config import Settings
-from bot.errors import Refusal
-from bot.gateway import Gateway, image_prompt_limit
-from bot.i18n import _, __
-from bot.images import editable
-from bot.inflight import HeavyWork
-from bot.quotas import Quotas
-from bot.telegram_text import escape, shorten
-from handlers.context import replied_message, working
-from handlers.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
-from handlers.replies import answer_picture
+from bot.core.actors import Actor
+from bot.core.errors import Refusal
+from bot.core.i18n import __
+from bot.drawing import Drawing
+from bot.telegram.context import replied_message
+from bot.telegram.incoming_images import NOT_AN_IMAGE, fetch_pictures, has_image, images_in, is_other_file
+from bot.telegram.replies import answer_picture
+from bot.telegram.text import escape, shorten
+from bot.telegram.turns import TelegramTurns
+from bot.turns import TurnRule
 
 DRAW_USAGE = Refusal(__("Tell me what to draw: /draw <description>, e.g. /draw a red fox in the snow"))
 EDIT_USAGE = Refusal(
@@ -27,6 +26,8 @@ EDIT_USAGE = Refusal(
         "/edit <change>, e.g. /edit make it a watercolor"
     )
 )
+DRAW_TURN = TurnRule("draw", __("drawing"), chat_action=ChatAction.UPLOAD_PHOTO)
+EDIT_TURN = TurnRule("edit", __("photo edit"), chat_action=ChatAction.UPLOAD_PHOTO)
 
 
 def build_router() -> Router:
@@ -36,36 +37,22 @@ def build_router() -> Router:
     return router
 
 
-def _prompt(command: CommandObject, usage: Refusal, settings: Settings) -> str:
+def _prompt(command: CommandObject, usage: Refusal, drawing: Drawing) -> str:
     prompt = (command.args or "").strip()
     if not prompt:
         raise usage
-    limit = image_prompt_limit(settings.IMAGE_MODEL)
-    if len(prompt) > limit:
-        raise Refusal(
-            _("That description is {length} characters long; the image model takes at most {limit}.").format(
-                length=len(prompt), limit=limit
-            )
-        )
+    drawing.check_prompt(prompt)
     return prompt
 
 
 async def draw_picture(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    actor: Actor,
-    gateway: Gateway,
-    quotas: Quotas,
-    settings: Settings,
-    heavy: HeavyWork,
+    message: Message, command: CommandObject, actor: Actor, turns: TelegramTurns, drawing: Drawing
 ) -> None:
-    prompt = _prompt(command, DRAW_USAGE, settings)
-    async with quotas.charge(actor.id, "draw"):
-        async with working(ChatAction.UPLOAD_PHOTO, message, bot):
-            async with heavy.hold(actor.id, _("drawing")):
-                result = await gateway.draw(prompt)
-            await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
+    prompt = _prompt(command, DRAW_USAGE, drawing)
+    async with turns.run(actor, DRAW_TURN, message) as turn:
+        result = await drawing.draw(prompt)
+        turn.answering()
+        await answer_picture(message, result.picture, caption=escape(shorten(result.revised_prompt or prompt)))
 
 
 async def edit_picture(
@@ -73,13 +60,12 @@ async def edit_picture(
     command: CommandObject,
     bot: Bot,
     actor: Actor,
-    gateway: Gateway,
-    quotas: Quotas,
+    turns: TelegramTurns,
+    drawing: Drawing,
     settings: Settings,
-    heavy: HeavyWork,
     album: list[Message] | None = None,
 ) -> None:
-    prompt = _prompt(command, EDIT_USAGE, settings)
+    prompt = _prompt(command, EDIT_USAGE, drawing)
     sources = album or [message]
     replied = replied_message(message)
     if not any(has_image(source) for source in sources) and replied is not None and has_image(replied):
@@ -90,11 +76,8 @@ async def edit_picture(
             replied is not None and is_other_file(replied)
         )
         raise NOT_AN_IMAGE if other_file else EDIT_USAGE
-    max_pixels = settings.MAX_IMAGE_PIXELS
-    async with quotas.charge(actor.id, "edit"):
-        async with working(ChatAction.UPLOAD_PHOTO, message, bot):
-            async with heavy.hold(actor.id, _("photo edit")):
-                fetched = await fetch_pictures(bot, images, max_pixels)
-                pictures = [await editable(picture, max_pixels) for picture in fetched]
-                result = await gateway.edit(pictures, prompt)
-            await answer_picture(message, result.picture)
+    async with turns.run(actor, EDIT_TURN, message) as turn:
+        pictures = await fetch_pictures(bot, images, settings.MAX_IMAGE_PIXELS)
+        result = await drawing.edit(pictures, prompt)
+        turn.answering()
+        await answer_picture(message, result.picture)

@@ -9,10 +9,10 @@ from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramFor
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import CallbackQuery, ErrorEvent, Message, Update
 
-from bot.errors import UserFacingError
-from bot.i18n import __
-from bot.mj_tracker import MidjourneyTracker
-from bot.telegram_text import escape
+from bot.core.errors import UserFacingError
+from bot.core.i18n import __
+from bot.midjourney.tracker import MidjourneyTracker
+from bot.telegram.text import escape
 
 log = logging.getLogger(__name__)
 

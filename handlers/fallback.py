@@ -7,7 +7,7 @@ from aiogram.enums import ChatType
 from aiogram.filters import Filter
 from aiogram.types import CallbackQuery, Message
 
-from bot.i18n import _
+from bot.core.i18n import _
 
 
 def build_router() -> Router:

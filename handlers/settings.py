@@ -8,13 +8,12 @@ from aiogram.exceptions import AiogramError, ClientDecodeError
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import I18n
 
-from bot.actors import Actor
-from bot.errors import Refusal
-from bot.i18n import LANGUAGES, _, __, language_of
+from bot.core.actors import Actor
+from bot.core.errors import Refusal
+from bot.core.i18n import LANGUAGES, _, __, language_of, use_language
 from bot.preferences import CHOICES, Preferences, UserPreferences
-from bot.telegram_edits import edited
+from bot.telegram.edits import edited
 
 LANG_USAGE = Refusal(__("Usage: /lang en or /lang zh (or /lang to choose)"))
 _LANGUAGE_WORDS = {
@@ -118,7 +117,7 @@ async def show_settings(message: Message, actor: Actor, preferences: Preferences
 
 
 async def choose_language(
-    message: Message, command: CommandObject, actor: Actor, preferences: Preferences, i18n: I18n
+    message: Message, command: CommandObject, actor: Actor, preferences: Preferences
 ) -> None:
     wanted = (command.args or "").strip().lower()
     if not wanted:
@@ -132,13 +131,11 @@ async def choose_language(
         raise LANG_USAGE
     language = _LANGUAGE_WORDS[wanted]
     await preferences.choose(actor.id, "language", language)
-    with i18n.use_locale(language):
+    with use_language(language):
         await message.answer(_("From now on I speak {language} with you.").format(language=LANGUAGES[language]))
 
 
-async def press(
-    query: CallbackQuery, callback_data: SettingsPress, bot: Bot, preferences: Preferences, i18n: I18n
-) -> None:
+async def press(query: CallbackQuery, callback_data: SettingsPress, bot: Bot, preferences: Preferences) -> None:
     """A menu button opens its choices; a choice is stored and the summary shown again, in the chosen language.
 
     The menu changes the settings of whoever it was opened for: only they may press it, or, for a chat's menu
@@ -163,7 +160,7 @@ async def press(
             return
     mine = await preferences.of(owner)
     language = _language(mine, presser.language_code if owner == presser.id else None)
-    with i18n.use_locale(language):
+    with use_language(language):
         await query.answer(_("Saved.") if value else None)
         if menu == "main" or value:
             await edited(query.message.edit_text(summary(mine, language), reply_markup=main_keyboard(owner)))

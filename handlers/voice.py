@@ -1,72 +1,32 @@
-"""Voice notes, audio files and round video notes: a spoken turn answered with a voice message."""
+"""Voice notes, audio files and round video notes: a spoken turn answered with a voice message (or in text, for
+people who chose that in /settings)."""
 
 from __future__ import annotations
-
-import mimetypes
-from dataclasses import dataclass
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatAction
 from aiogram.types import Message
 
-from bot.actors import Actor
-from bot.assistant import Assistant, Recording
-from bot.audio import plausible_recording
+from bot.assistant import Assistant
 from bot.config import Settings
-from bot.errors import Refusal
-from bot.i18n import _, __
-from bot.inflight import HeavyWork
+from bot.core.actors import Actor
+from bot.core.i18n import __
+from bot.media.recordings import RecordingMeter
 from bot.preferences import Preferences
-from bot.quotas import Quotas
-from bot.recordings import RecordingMeter, UnreadableRecording
-from handlers.context import conversation_key, speaker_name, working
-from handlers.downloads import check_downloadable, download
-from handlers.filters import AddressedToBot
-from handlers.replies import answer_spoken, answer_text
+from bot.telegram.context import conversation_key, speaker_name
+from bot.telegram.filters import AddressedToBot
+from bot.telegram.recordings import check_acceptable, fetch_recording, incoming_recording
+from bot.telegram.replies import answer_spoken, answer_text
+from bot.telegram.turns import TelegramTurns
+from bot.turns import TurnRule
 
-# Containers Whisper reads, by the extension it recognises them from.
-_WHISPER_EXTENSIONS = {".flac", ".mp3", ".mp4", ".mpeg", ".mpga", ".m4a", ".ogg", ".oga", ".wav", ".webm"}
-_EXTENSION_BY_MIME = {
-    "audio/ogg": ".ogg",
-    "audio/opus": ".ogg",
-    "audio/mpeg": ".mp3",
-    "audio/mp3": ".mp3",
-    "audio/mp4": ".m4a",
-    "audio/x-m4a": ".m4a",
-    "audio/m4a": ".m4a",
-    "audio/aac": ".m4a",
-    "audio/wav": ".wav",
-    "audio/x-wav": ".wav",
-    "audio/wave": ".wav",
-    "audio/flac": ".flac",
-    "audio/x-flac": ".flac",
-    "audio/webm": ".webm",
-    "video/mp4": ".mp4",
-    "video/webm": ".webm",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingRecording:
-    file_id: str
-    file_size: int | None
-    duration: int
-    filename: str
-    content_type: str
-
-
-DAMAGED = Refusal(__("That recording seems to be damaged: I can't play it. Please record it again."))
-EMPTY = Refusal(__("That recording is empty. Hold the mic button while you speak, then let go."))
+VOICE_TURN = TurnRule("voice", __("voice message"), chat_action=ChatAction.RECORD_VOICE)
 
 
 def build_router() -> Router:
     router = Router(name=__name__)
     # In a group a voice note cannot mention anyone: only a reply to the bot is meant for it.
-    router.message.register(
-        voice_turn,
-        F.voice | F.audio | F.video_note,
-        AddressedToBot(replies_only=True),
-    )
+    router.message.register(voice_turn, F.voice | F.audio | F.video_note, AddressedToBot(replies_only=True))
     return router
 
 
@@ -74,114 +34,26 @@ async def voice_turn(
     message: Message,
     bot: Bot,
     actor: Actor,
+    turns: TelegramTurns,
     settings: Settings,
     assistant: Assistant,
-    quotas: Quotas,
-    heavy: HeavyWork,
     preferences: Preferences,
     meter: RecordingMeter,
 ) -> None:
     incoming = incoming_recording(message)
-    check_acceptable(incoming, settings.MAX_VOICE_SECONDS)
-    key = conversation_key(message)
-    speaker = speaker_name(message)
+    check_acceptable(incoming, settings.MAX_VOICE_SECONDS)  # what the message admits to: refused before the turn
+    key, speaker = conversation_key(message), speaker_name(message)
     mine = await preferences.of(actor.id)
-    async with quotas.charge(actor.id, "voice") as use:
-        async with working(ChatAction.RECORD_VOICE, message, bot):
-            async with heavy.hold(actor.id, _("voice message")):
-                data = await download(bot, incoming.file_id, incoming.file_size)
-                await check_real_length(meter, data, incoming, settings.MAX_VOICE_SECONDS)
-                recording = Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
-                heard = await assistant.hear(recording)
-                if mine.voice_reply == "text":
-                    written = await assistant.answer_text(key, heard, speaker)
-                else:
-                    spoken = await assistant.answer_spoken(key, heard, speaker, mine.voice)
-            if mine.voice_reply == "text":
-                await answer_text(message, written.text)
-                use.tokens = written.tokens
-            else:
-                await answer_spoken(message, spoken, with_text=mine.voice_reply == "both")
-                use.tokens = spoken.tokens
-
-
-def incoming_recording(message: Message) -> IncomingRecording:
-    """The file to download and the name and type to upload it to Whisper under."""
-    if message.voice is not None:
-        voice = message.voice
-        return IncomingRecording(voice.file_id, voice.file_size, voice.duration, "voice.ogg", "audio/ogg")
-    if message.video_note is not None:
-        note = message.video_note
-        return IncomingRecording(note.file_id, note.file_size, note.duration, "video_note.mp4", "video/mp4")
-    audio = message.audio
-    assert audio is not None
-    content_type = (audio.mime_type or "").lower()
-    extension = _audio_extension(audio.file_name, content_type)
-    return IncomingRecording(
-        audio.file_id,
-        audio.file_size,
-        audio.duration,
-        f"audio{extension}",
-        content_type or mimetypes.types_map.get(extension, "application/octet-stream"),
-    )
-
-
-def _audio_extension(file_name: str | None, content_type: str) -> str:
-    if file_name and "." in file_name:
-        extension = "." + file_name.rsplit(".", 1)[1].lower()
-        if extension in _WHISPER_EXTENSIONS:
-            return extension
-    if content_type in _EXTENSION_BY_MIME:
-        return _EXTENSION_BY_MIME[content_type]
-    raise Refusal(
-        __(
-            "I can't read this audio format. Please send a voice note, or an mp3, m4a, ogg, wav, flac or webm file."
-        )
-    )
-
-
-def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
-    """Refuse before downloading what the message itself admits to: over Telegram's 20 MB for bots, or longer than
-    the limit. (A client can lie about the length: the download is measured again, see check_real_length.)"""
-    check_downloadable(incoming.file_size)
-    if incoming.duration <= 0:
-        raise EMPTY
-    if incoming.duration > max_seconds:
-        raise too_long(incoming.duration, max_seconds)
-
-
-async def check_real_length(meter: RecordingMeter, data: bytes, incoming: IncomingRecording, limit: int) -> None:
-    """Refuse by the length the recording really plays for, whatever the client declared."""
-    extension = "." + incoming.filename.rsplit(".", 1)[-1]
-    if not plausible_recording(data, extension):
-        raise DAMAGED
-    try:
-        seconds = await meter.seconds(data, extension, limit)
-    except UnreadableRecording:
-        raise DAMAGED from None
-    if seconds > limit:  # measuring stops soon after the limit: how much longer is not known
-        raise Refusal(
-            _(
-                "That recording is longer than I can listen to at once (at most {limit}). Please send a shorter one."
-            ).format(limit=_minutes(limit))
-        )
-    if seconds <= 0:
-        raise EMPTY
-
-
-def too_long(seconds: int, limit: int) -> Refusal:
-    return Refusal(
-        _(
-            "That recording is {length} long; I can listen to at most {limit} at a time. "
-            "Please send a shorter one."
-        ).format(length=_minutes(seconds), limit=_minutes(limit))
-    )
-
-
-def _minutes(seconds: int) -> str:
-    if seconds < 60:
-        return _("{seconds} seconds").format(seconds=seconds)
-    minutes, rest = divmod(seconds, 60)
-    if rest:
-        return _("{minutes} min {seconds} s").format(minutes=minutes, seconds=rest)
-    return _("{minutes} min").format(minutes=minutes)
+    async with turns.run(actor, VOICE_TURN, message) as turn:
+        recording = await fetch_recording(bot, incoming, meter, settings.MAX_VOICE_SECONDS)
+        heard = await assistant.hear(recording)
+        if mine.voice_reply == "text":
+            written = await assistant.answer_text(key, heard, speaker)
+            turn.answering()
+            await answer_text(message, written.text)
+            turn.tokens = written.tokens
+        else:
+            spoken = await assistant.answer_spoken(key, heard, speaker, mine.voice)
+            turn.answering()
+            await answer_spoken(message, spoken, with_text=mine.voice_reply == "both")
+            turn.tokens = spoken.tokens

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.doubles.specs_location import spec_file, specs_dir
+from testkit.doubles.specs_location import spec_file, specs_dir
 
 SPEC_FILES = ("telegram-bot-api.json", "openai-openapi.json")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.e2e.bot_process import PROJECT_ROOT
+from testkit.bot_process import PROJECT_ROOT
 
 
 def test_the_benchmark_runs_and_prints_every_case() -> None:

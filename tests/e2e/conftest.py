@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.doubles.gateway import GatewayDouble
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.openai_spec import OpenAISpec
-from tests.doubles.telegram_api import TelegramDouble
-from tests.doubles.telegram_spec import TelegramSpec
-from tests.e2e.bot_process import BotProcess
+from testkit.bot_process import BotProcess
+from testkit.doubles.gateway import GatewayDouble
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.openai_spec import OpenAISpec
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.doubles.telegram_spec import TelegramSpec
 from tests.e2e.harness import (
     ADMIN_ID,
     API_KEY,

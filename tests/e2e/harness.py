@@ -1,22 +1,16 @@
-"""What every end-to-end test shares: the run's secrets, the admin, people who never meet, and after-run checks.
-
-A plain module (not conftest.py): pytest imports conftest under its own name, and a second import would mint a
-second set of secrets and a second counter of user ids.
-"""
+"""What every end-to-end test shares: the run's secrets and people (from testkit), the admin, the shared
+process's settings, and after-run checks."""
 
 from __future__ import annotations
 
-import itertools
-import secrets
 import sqlite3
 from collections.abc import Awaitable, Callable
 
-from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.bot_process import BotProcess
+from testkit.bot_process import BotProcess
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.identities import API_KEY, BOT_TOKEN, Person, new_person
 
-# Random per run, so a leak into logs or messages cannot hide behind a coincidence.
-BOT_TOKEN = f"{7000000001}:AAH{secrets.token_urlsafe(24)}"
-API_KEY = f"sk-test-{secrets.token_hex(20)}"
+__all__ = ["API_KEY", "BOT_TOKEN", "Person", "new_person"]
 
 ADMIN_ID = 90_001
 
@@ -30,15 +24,7 @@ SHARED_SETTINGS = {
     "MJ_POLL_INTERVAL": "0.3",
 }
 
-Person = tuple[dict, dict]  # (user, private chat)
 StartBot = Callable[..., Awaitable[BotProcess]]
-
-_user_ids = itertools.count(100_001)
-
-
-def new_person(telegram: TelegramDouble, first_name: str = "Ann", language_code: str = "en") -> Person:
-    """A user nobody else in the run uses, with their private chat."""
-    return telegram.private_chat(next(_user_ids), first_name=first_name, language_code=language_code)
 
 
 def assert_no_secrets(process: BotProcess, telegram: TelegramDouble | None = None) -> None:

@@ -6,7 +6,7 @@ import re
 import time
 from typing import Any
 
-from tests.doubles.telegram_api import Call, TelegramDouble
+from testkit.doubles.telegram_api import Call, TelegramDouble
 
 
 class Conversation:

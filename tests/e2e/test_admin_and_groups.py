@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayDouble, last_user_text_contains
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import TelegramDouble
+from testkit.doubles.gateway import GatewayDouble, last_user_text_contains
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.media import make_voice_note
 from tests.e2e.harness import ADMIN_ID, StartBot, new_person
 from tests.e2e.steps import Conversation
-from tests.media import make_voice_note
 
 _groups = itertools.count(-1003000000001, -1)
 _tones = itertools.count(700)

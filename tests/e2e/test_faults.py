@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayCall, GatewayDouble, Rule, last_user_text_contains
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import TelegramDouble
-from tests.doubles.telegram_spec import TelegramSpec
-from tests.e2e.bot_process import BotProcess
+from testkit.bot_process import BotProcess
+from testkit.doubles.gateway import GatewayCall, GatewayDouble, Rule, last_user_text_contains
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.doubles.telegram_spec import TelegramSpec
+from testkit.media import make_audio_file, make_png, make_voice_note
 from tests.e2e.harness import API_KEY, BOT_TOKEN, StartBot, assert_no_secrets, new_person
 from tests.e2e.steps import Conversation
-from tests.media import make_audio_file, make_png, make_voice_note
 
 FAULT_SETTINGS = {
     "CHAT_TIMEOUT": "2",

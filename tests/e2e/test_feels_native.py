@@ -10,11 +10,11 @@ import time
 import aiohttp
 import pytest
 
-from tests.doubles.gateway import GatewayDouble, last_user_text_contains
-from tests.doubles.telegram_api import TelegramDouble
+from testkit.doubles.gateway import GatewayDouble, last_user_text_contains
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.media import make_voice_note
 from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation, choose_setting
-from tests.media import make_voice_note
 
 _groups = itertools.count(-1004000000001, -1)
 _tones = itertools.count(1200)

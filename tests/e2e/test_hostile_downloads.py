@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayDouble, ServedFile
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import Call
+from testkit.doubles.gateway import GatewayDouble, ServedFile
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import Call
+from testkit.media import make_png
 from tests.e2e.harness import API_KEY, StartBot, new_person
 from tests.e2e.steps import Conversation
-from tests.media import make_png
 
 MB = 2**20
 HUGE = 60 * MB  # what the links offer

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.doubles.gateway import GatewayDouble, last_user_text_contains
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.bot_process import BotProcess
+from testkit.bot_process import BotProcess
+from testkit.doubles.gateway import GatewayDouble, last_user_text_contains
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.media import make_audio_file, make_png, make_png_bomb, make_tiff_bomb, make_voice_note
 from tests.e2e.harness import API_KEY, BOT_TOKEN, StartBot, new_person
 from tests.e2e.steps import Conversation, choose_setting
-from tests.media import make_audio_file, make_png, make_png_bomb, make_tiff_bomb, make_voice_note
 
 shared = pytest.mark.usefixtures("bot")
 _albums = itertools.count(1)

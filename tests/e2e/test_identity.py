@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayCall, GatewayDouble, last_user_text, last_user_text_contains
-from tests.doubles.telegram_api import CHANNEL_BOT, GROUP_ANONYMOUS_BOT, Call, TelegramDouble
-from tests.doubles.telegram_spec import TelegramSpec
+from testkit.doubles.gateway import GatewayCall, GatewayDouble, last_user_text, last_user_text_contains
+from testkit.doubles.telegram_api import CHANNEL_BOT, GROUP_ANONYMOUS_BOT, Call, TelegramDouble
+from testkit.doubles.telegram_spec import TelegramSpec
 from tests.e2e.harness import BOT_TOKEN, StartBot, new_person
 from tests.e2e.steps import Conversation
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.doubles.telegram_api import Call, TelegramDouble
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.doubles.telegram_api import Call, TelegramDouble
+from testkit.media import image_size, make_png
 from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
-from tests.media import image_size, make_png
 
 GRID_LABELS = ["U1", "U2", "U3", "U4", "🔄", "V1", "V2", "V3", "V4"]
 _groups = itertools.count(-1002000000001, -1)

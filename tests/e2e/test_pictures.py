@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.doubles.gateway import GatewayCall, GatewayDouble, openai_error
-from tests.doubles.telegram_api import Call, TelegramDouble
+from testkit.doubles.gateway import GatewayCall, GatewayDouble, openai_error
+from testkit.doubles.telegram_api import Call, TelegramDouble
+from testkit.media import image_size, make_jpeg, make_png, make_webp
 from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
-from tests.media import image_size, make_jpeg, make_png, make_webp
 
 _groups = itertools.count(-1001000000001, -1)
 _colours = itertools.count(1)

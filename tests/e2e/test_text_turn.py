@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
-from tests.doubles.telegram_api import TelegramDouble
+from testkit.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
+from testkit.doubles.telegram_api import TelegramDouble
 from tests.e2e.harness import StartBot, new_person
 from tests.e2e.steps import Conversation
 

@@ -6,18 +6,18 @@ import hashlib
 
 import pytest
 
-from tests.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
-from tests.doubles.telegram_api import TelegramDouble
-from tests.e2e.bot_process import BotProcess
-from tests.e2e.harness import StartBot, new_person
-from tests.e2e.steps import Conversation
-from tests.media import (
+from testkit.bot_process import BotProcess
+from testkit.doubles.gateway import GatewayCall, GatewayDouble, last_user_text_contains
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.media import (
     decode_with_ffmpeg,
     inspect_ogg_opus,
     make_audio_file,
     make_video_note,
     make_voice_note,
 )
+from tests.e2e.harness import StartBot, new_person
+from tests.e2e.steps import Conversation
 
 pytestmark = pytest.mark.usefixtures("bot")
 

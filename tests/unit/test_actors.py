@@ -5,7 +5,8 @@ from typing import Any
 
 from aiogram.types import Update
 
-from bot.actors import Actor, actor_of
+from bot.core.actors import Actor
+from bot.telegram.identity import actor_of
 
 GROUP = {"id": -1001234567890, "type": "supergroup", "title": "Night Owls"}
 CHANNEL = {"id": -1009876543210, "type": "channel", "title": "Owl News", "username": "owlnews"}

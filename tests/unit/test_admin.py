@@ -7,7 +7,7 @@ import pytest
 
 from bot.admin import Administration
 from bot.config import Settings
-from bot.errors import Refusal
+from bot.core.errors import Refusal
 from bot.quotas import Quotas
 from handlers.admin import SETQUOTA_USAGE, parse_setquota, parse_target, parse_user_id
 from storage import Database, UsageRepository, UserRepository

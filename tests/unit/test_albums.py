@@ -5,7 +5,7 @@ import datetime as dt
 
 from aiogram.types import Chat, Message
 
-from bot.albums import AlbumCollector
+from bot.telegram.albums import AlbumCollector
 
 
 def _message(message_id: int, group: str | None, caption: str | None = None, chat_id: int = 1) -> Message:

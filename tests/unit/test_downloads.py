@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from bot.http_client import (
+from bot.clients.http import (
     MAX_REDIRECTS,
     DownloadFailed,
     DownloadTooLarge,

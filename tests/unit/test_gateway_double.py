@@ -17,9 +17,9 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from tests.doubles.gateway import UNSUPPORTED, GatewayDouble, last_user_text_contains
-from tests.doubles.openai_spec import OpenAISpec
-from tests.media import decode_with_ffmpeg, image_size, make_jpeg, make_png, make_voice_note
+from testkit.doubles.gateway import UNSUPPORTED, GatewayDouble, last_user_text_contains
+from testkit.doubles.openai_spec import OpenAISpec
+from testkit.media import decode_with_ffmpeg, image_size, make_jpeg, make_png, make_voice_note
 
 KEY = "sk-test-double"
 SPEC = OpenAISpec.load()  # None without the spec file: the double then runs without validation

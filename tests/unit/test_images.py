@@ -5,9 +5,9 @@ import io
 import pytest
 from PIL import Image
 
-from bot.errors import Refusal
-from bot.images import UNREADABLE, Picture, editable, fit_for_vision, picture_from, sniff_mime
-from tests.media import image_size, make_jpeg, make_png, make_webp
+from bot.core.errors import Refusal
+from bot.media.images import UNREADABLE, Picture, editable, fit_for_vision, picture_from, sniff_mime
+from testkit.media import image_size, make_jpeg, make_png, make_webp
 
 
 def _encoded(fmt: str, size: tuple[int, int], mode: str = "RGB") -> bytes:

@@ -1,4 +1,4 @@
-"""HeavyWork: one heavy request per actor at a time beside any number of light ones; /cancel stops every request of
+"""InFlight: one heavy request per actor at a time beside any number of light ones; /cancel stops every request of
 that actor and nobody else's; a shutdown's cancellation passes through untouched."""
 
 import asyncio
@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from bot.errors import Refusal
-from bot.inflight import STILL_WORKING, HeavyWork, RequestCancelled
+from bot.core.errors import Refusal
+from bot.inflight import STILL_WORKING, InFlight, RequestCancelled
 
 ANN, BOB = 1, -1001  # a person, and a chat acting as one
 
 
 @dataclass
 class Request:
-    """A request holding its place in HeavyWork until released, and how it ended."""
+    """A request holding its place in InFlight until released, and how it ended."""
 
-    work: HeavyWork
+    work: InFlight
     actor: int
     what: str
     exclusive: bool = True
@@ -47,7 +47,7 @@ class Request:
 
 async def test_a_second_exclusive_request_is_refused_and_a_light_one_is_not() -> None:
     """While Ann's voice turn runs, her edit is refused in words and her text answer runs alongside; Bob is free."""
-    work = HeavyWork()
+    work = InFlight()
     voice = Request(work, ANN, "voice message")
     voice_task = await voice.start()
     assert work.busy(ANN) and not work.busy(BOB)
@@ -74,7 +74,7 @@ async def test_a_second_exclusive_request_is_refused_and_a_light_one_is_not() ->
 async def test_cancel_stops_every_request_of_the_actor_and_no_other() -> None:
     """cancel(ANN) interrupts both of Ann's requests, each with RequestCancelled out of its block (not a
     cancelled task); Bob's request goes on and finishes."""
-    work = HeavyWork()
+    work = InFlight()
     voice = Request(work, ANN, "voice message")
     text = Request(work, ANN, "answer", exclusive=False)
     other = Request(work, BOB, "drawing")
@@ -94,8 +94,8 @@ async def test_cancel_stops_every_request_of_the_actor_and_no_other() -> None:
 
 
 async def test_a_shutdown_cancellation_passes_through() -> None:
-    """task.cancel() without HeavyWork.cancel() (a shutdown) comes out as CancelledError, not as a /cancel."""
-    work = HeavyWork()
+    """task.cancel() without InFlight.cancel() (a shutdown) comes out as CancelledError, not as a /cancel."""
+    work = InFlight()
     voice = Request(work, ANN, "voice message")
     task = await voice.start()
     task.cancel()

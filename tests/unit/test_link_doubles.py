@@ -9,10 +9,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.doubles.gateway import GatewayDouble
-from tests.doubles.midjourney import LIST_PATH, MALFORMED_TASKS, MidjourneyDouble
-from tests.doubles.openai_spec import OpenAISpec
-from tests.media import make_png
+from testkit.doubles.gateway import GatewayDouble
+from testkit.doubles.midjourney import LIST_PATH, MALFORMED_TASKS, MidjourneyDouble
+from testkit.doubles.openai_spec import OpenAISpec
+from testkit.media import make_png
 
 pytestmark = pytest.mark.asyncio
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.lru import LruCache
+from bot.core.lru import LruCache
 
 
 def test_it_never_holds_more_than_its_capacity() -> None:

@@ -1,4 +1,4 @@
-"""Self-tests of tests/media.py: the generated media are real, and the inspectors refuse what is not."""
+"""Self-tests of testkit/media.py: the generated media are real, and the inspectors refuse what is not."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests import media
-from tests.media import (
+from testkit.media import (
     OggOpusInfo,
     decode_with_ffmpeg,
     image_size,
@@ -21,6 +20,7 @@ from tests.media import (
     make_wav,
     make_webp,
 )
+from testkit import media
 
 
 @pytest.mark.parametrize(("seconds", "rate", "channels"), [(1.0, 24000, 1), (0.5, 16000, 2), (0.25, 48000, 1)])

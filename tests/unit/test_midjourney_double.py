@@ -11,9 +11,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from tests.doubles.gateway import GatewayDouble
-from tests.doubles.midjourney import MidjourneyDouble
-from tests.media import image_size, make_jpeg, make_png
+from testkit.doubles.gateway import GatewayDouble
+from testkit.doubles.midjourney import MidjourneyDouble
+from testkit.media import image_size, make_jpeg, make_png
 
 pytestmark = pytest.mark.asyncio
 

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot.clients.http import build_http_client
+from bot.clients.midjourney import Midjourney
 from bot.config import Settings
-from bot.http_client import build_http_client
-from bot.midjourney import Midjourney
 
 GOOD = [
     {"id": "1001", "action": "IMAGINE", "status": "IN_PROGRESS", "progress": "40%", "prompt": "owl"},
@@ -70,19 +70,19 @@ async def test_good_tasks_come_back_and_bad_ones_are_skipped_and_logged_once(
     settings = Settings(BOT_TOKEN="1:x", API_KEY="k", MJ_BASE_URL=str(server.make_url("")).rstrip("/"))
     midjourney = Midjourney(settings, http, asyncio.Semaphore(4))
 
-    with caplog.at_level(logging.WARNING, logger="bot.midjourney"):
+    with caplog.at_level(logging.WARNING, logger="bot.clients.midjourney"):
         tasks = await midjourney.list(["1001", "1002", "bad"])
     assert [(task.id, task.status, task.progress) for task in tasks] == [
         ("1001", "IN_PROGRESS", 40),
         ("1002", "SUCCESS", 100),
     ]
     assert asked == [{"ids": ["1001", "1002", "bad"]}]
-    first_lines = [record.getMessage() for record in caplog.records if record.name == "bot.midjourney"]
+    first_lines = [record.getMessage() for record in caplog.records if record.name == "bot.clients.midjourney"]
     assert first_lines, "the malformed entries were not reported at all"
     assert all("malformed" in line for line in first_lines)
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="bot.midjourney"):
+    with caplog.at_level(logging.WARNING, logger="bot.clients.midjourney"):
         again = await midjourney.list(["1001", "1002", "bad"])
     assert [task.id for task in again] == ["1001", "1002"]
-    assert [record.getMessage() for record in caplog.records if record.name == "bot.midjourney"] == []
+    assert [record.getMessage() for record in caplog.records if record.name == "bot.clients.midjourney"] == []

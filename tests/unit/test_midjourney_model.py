@@ -2,8 +2,9 @@
 
 import pytest
 
-from bot.midjourney import MidjourneyBadAnswer, MjButton, MjTask
-from bot.mj_keyboard import MjPress, button_rows, keyboard
+from bot.clients.midjourney_errors import MidjourneyBadAnswer
+from bot.clients.midjourney_tasks import MjButton, MjTask
+from bot.midjourney.keyboard import MjPress, button_rows, keyboard
 
 
 def test_a_task_is_read_tolerantly() -> None:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from PIL import Image, ImageFile, TiffImagePlugin, WebPImagePlugin
 
-from bot.errors import Refusal
-from bot.images import (
+from bot.core.errors import Refusal
+from bot.media.images import (
     DEFAULT_MAX_PIXELS,
     EDITABLE_TYPES,
     Picture,

@@ -1,13 +1,17 @@
-"""The quota rules against a real SQLite file: reserve, commit, release, limits, overrides, races."""
+"""The quota rules against a real SQLite file: reserve, commit, release, limits, overrides, races; the charging
+through a turn, as every paid request is charged."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
+from bot.inflight import InFlight
 from bot.quotas import QuotaExceeded, Quotas
+from bot.turns import Turn, TurnRule, Turns
 from storage import Database, UsageRepository
 
 
@@ -26,12 +30,17 @@ def _quotas(database: Database, day: str = "2026-01-01", **limits: int) -> Quota
     return Quotas(UsageRepository(database), _settings(**limits), today=lambda: day)
 
 
+def _charge(quotas: Quotas, user_id: int, kind: str) -> AbstractAsyncContextManager[Turn]:
+    """A paid request of the user's, as every one runs: a turn, charged through the quota rules."""
+    return Turns(quotas, InFlight()).run(user_id, TurnRule(kind, "request", exclusive=False))
+
+
 async def test_success_is_charged_and_failure_is_not(database: Database) -> None:
     quotas = _quotas(database, voice=5)
-    async with quotas.charge(1, "voice") as use:
-        use.tokens = 42
+    async with _charge(quotas, 1, "voice") as turn:
+        turn.tokens = 42
     with pytest.raises(RuntimeError):
-        async with quotas.charge(1, "voice"):
+        async with _charge(quotas, 1, "voice"):
             raise RuntimeError("upstream broke")
     report = {line.kind: line for line in await quotas.report(1)}
     assert report["voice"].used == 1
@@ -58,7 +67,7 @@ async def test_zero_refuses_and_minus_one_is_unlimited(database: Database) -> No
         await quotas.reserve(1, "draw")
     assert "draw" in refused.value.user_message and "0" in refused.value.user_message
     for _ in range(30):
-        async with quotas.charge(1, "edit"):
+        async with _charge(quotas, 1, "edit"):
             pass
     assert {line.kind: line.used for line in await quotas.report(1)}["edit"] == 30
 
@@ -68,18 +77,18 @@ async def test_override_beats_default_and_users_are_separate(database: Database)
     quotas = _quotas(database, imagine=1)
     await usage.set_override(7, ["imagine"], 3)
     for _ in range(3):
-        async with quotas.charge(7, "imagine"):
+        async with _charge(quotas, 7, "imagine"):
             pass
     with pytest.raises(QuotaExceeded):
         await quotas.reserve(7, "imagine")
-    async with quotas.charge(8, "imagine"):
+    async with _charge(quotas, 8, "imagine"):
         pass
     with pytest.raises(QuotaExceeded):
         await quotas.reserve(8, "imagine")
 
 
 async def test_a_new_day_starts_from_zero(database: Database) -> None:
-    async with _quotas(database, "2026-01-01", chat=1).charge(1, "chat"):
+    async with _charge(_quotas(database, "2026-01-01", chat=1), 1, "chat"):
         pass
     with pytest.raises(QuotaExceeded):
         await _quotas(database, "2026-01-01", chat=1).reserve(1, "chat")
@@ -93,7 +102,7 @@ async def test_parallel_requests_cannot_overspend(database: Database) -> None:
     async def attempt() -> None:
         nonlocal admitted
         try:
-            async with quotas.charge(1, "chat"):
+            async with _charge(quotas, 1, "chat"):
                 admitted += 1
                 await asyncio.sleep(0.01)
         except QuotaExceeded:
@@ -109,7 +118,7 @@ async def test_cancelled_work_is_released(database: Database) -> None:
     started = asyncio.Event()
 
     async def slow() -> None:
-        async with quotas.charge(1, "voice"):
+        async with _charge(quotas, 1, "voice"):
             started.set()
             await asyncio.sleep(60)
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from bot.audio import find_ffmpeg
-from bot.recordings import RecordingMeter, UnreadableRecording, ffmpeg_seconds, ogg_opus_seconds
-from tests.media import OPUS_RATE, inspect_ogg_opus, make_audio_file, make_voice_note
+from bot.media.audio import find_ffmpeg
+from bot.media.recordings import RecordingMeter, UnreadableRecording, ffmpeg_seconds, ogg_opus_seconds
+from testkit.media import OPUS_RATE, inspect_ogg_opus, make_audio_file, make_voice_note
 
 _PAGE_HEADER = struct.Struct(
     "<4sBBqIIIB"

@@ -4,23 +4,23 @@ shown as U+FFFD, so every text shown is valid UTF-8."""
 
 import pytest
 
-from bot.gateway import _joined, _valid_text, _whole_characters
+from bot.clients.gateway_results import joined, valid_text, whole_characters
 
 
 def _stream(pieces: list[str]) -> tuple[list[str], str]:
     """What the gateway shows after each piece, and the final text, put together as Gateway.chat_stream does."""
     text, shown = "", []
     for piece in pieces:
-        text = _joined(text, piece)
-        shown.append(_valid_text(_whole_characters(text)))
-    return shown, _valid_text(text)
+        text = joined(text, piece)
+        shown.append(valid_text(whole_characters(text)))
+    return shown, valid_text(text)
 
 
 def test_an_emoji_split_across_two_pieces_is_one_character() -> None:
     """The halves of 😀 arriving in two pieces are joined into U+1F600, not left as two surrogates."""
-    joined = _joined("Hi \ud83d", "\ude00!")
-    assert joined == "Hi 😀!"
-    assert len(joined) == 5
+    text = joined("Hi \ud83d", "\ude00!")
+    assert text == "Hi 😀!"
+    assert len(text) == 5
 
 
 @pytest.mark.parametrize(
@@ -62,6 +62,6 @@ def test_a_half_without_its_partner_becomes_the_replacement_character(pieces: li
 def test_whole_text_is_left_alone() -> None:
     """Text without surrogates passes through all three helpers unchanged."""
     text = "Grüße 😀 你好"
-    assert _joined("", text) == text
-    assert _whole_characters(text) == text
-    assert _valid_text(text) == text
+    assert joined("", text) == text
+    assert whole_characters(text) == text
+    assert valid_text(text) == text

@@ -19,8 +19,8 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, Teleg
 from aiogram.methods import SendMessage
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from tests.doubles.telegram_api import TelegramDouble
-from tests.doubles.telegram_spec import EntityParseError, TelegramSpec, parse_entities
+from testkit.doubles.telegram_api import TelegramDouble
+from testkit.doubles.telegram_spec import EntityParseError, TelegramSpec, parse_entities
 
 TOKEN = "123456:TEST-token_for-the-double"
 SPEC = TelegramSpec.load()  # None without the spec file: the double then runs without validation

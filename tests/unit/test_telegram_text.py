@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.telegram_text import escape, shorten, split_text, utf16_len
+from bot.telegram.text import escape, shorten, split_text, utf16_len
 
 
 def test_short_text_is_one_part() -> None:

@@ -8,7 +8,7 @@ import pytest
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
-from bot.i18n import LOCALES_DIR, _, build_i18n, language_of
+from bot.core.i18n import LOCALES_DIR, _, language_of, use_language
 
 PROJECT = Path(__file__).resolve().parents[2]
 PO = LOCALES_DIR / "zh" / "LC_MESSAGES" / "messages.po"
@@ -55,10 +55,9 @@ def test_the_compiled_catalog_matches_the_source(catalog) -> None:  # noqa: ANN0
 
 
 def test_texts_follow_the_chosen_language() -> None:
-    i18n = build_i18n()
-    with i18n.use_locale("zh"):
+    with use_language("zh"):
         assert _("Describe this image.") == "请描述这张图片。"
-    with i18n.use_locale("en"):
+    with use_language("en"):
         assert _("Describe this image.") == "Describe this image."
     assert [language_of(code) for code in ("zh-hans", "zh-TW", "ZH", "en", "de", None, "")] == [
         "zh", "zh", "zh", "en", "en", "en", "en",

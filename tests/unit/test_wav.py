@@ -7,8 +7,8 @@ import wave
 
 import pytest
 
-from bot.audio import AudioError, read_wav
-from tests.media import make_wav
+from bot.media.audio import AudioError, read_wav
+from testkit.media import make_wav
 
 
 def _wav(frames: int, rate: int = 24000, channels: int = 1, width: int = 2) -> bytes:

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from bot.webhook import secret_matches
+from bot.telegram.webhook import secret_matches
 
 SECRET = "s3cr3t-Token_42"
 

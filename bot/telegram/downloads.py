@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
-from bot.errors import Refusal
-from bot.i18n import _
+from bot.core.errors import Refusal
+from bot.core.i18n import _
 
 DOWNLOAD_LIMIT = 20 * 1024 * 1024
 

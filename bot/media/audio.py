@@ -10,8 +10,8 @@ import struct
 import warnings
 from dataclasses import dataclass
 
-from bot.errors import UserFacingError
-from bot.i18n import __
+from bot.core.errors import UserFacingError
+from bot.core.i18n import __
 
 with warnings.catch_warnings():
     # pydub warns at import when no ffmpeg is on PATH (we hand it the bundled binary explicitly below),
@@ -28,7 +28,7 @@ VOICE_BITRATE = "32k"
 # save, and a third as many packets (and Ogg framing) leave the 32 kbit/s for the voice itself (a 5 s answer:
 # 20 KB instead of 29 KB, and 10% less encoder time). compression_level stays at libopus's best (10): level 8
 # measured no faster here, and lower levels came out slower and duller.
-_ENCODER_OPTIONS = ["-ac", "1", "-ar", str(VOICE_SAMPLE_RATE), "-application", "voip", "-frame_duration", "60"]
+ENCODER_OPTIONS = ["-ac", "1", "-ar", str(VOICE_SAMPLE_RATE), "-application", "voip", "-frame_duration", "60"]
 
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
@@ -155,7 +155,7 @@ def encode_voice(pcm: PcmAudio) -> VoiceClip:
     )
     out = io.BytesIO()
     try:
-        segment.export(out, format="ogg", codec="libopus", bitrate=VOICE_BITRATE, parameters=_ENCODER_OPTIONS)
+        segment.export(out, format="ogg", codec="libopus", bitrate=VOICE_BITRATE, parameters=ENCODER_OPTIONS)
     except Exception as error:  # pydub raises CouldntEncodeError with ffmpeg's whole stderr
         raise AudioError(f"ffmpeg could not encode: {type(error).__name__}") from None
     return VoiceClip(ogg=out.getvalue(), seconds=pcm.seconds)

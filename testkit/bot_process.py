@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bot.config import Settings
-from tests.doubles.gateway import GatewayDouble
-from tests.doubles.telegram_api import TelegramDouble
+from testkit.doubles.gateway import GatewayDouble
+from testkit.doubles.telegram_api import TelegramDouble
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 class BotProcess:

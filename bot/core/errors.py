@@ -2,7 +2,7 @@
 
 from babel.support import LazyProxy
 
-from bot.i18n import __
+from bot.core.i18n import __
 
 
 class UserFacingError(Exception):

@@ -1,7 +1,10 @@
-"""Dispatcher middlewares: remember who writes to the bot, and turn banned actors away before any handler runs."""
+"""Dispatcher middlewares: every update's task kept for a shutdown to wait for, who writes to the bot remembered,
+and banned actors turned away before any handler runs."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -9,12 +12,14 @@ from aiogram import BaseMiddleware
 from aiogram.enums import ChatType
 from aiogram.types import TelegramObject, Update, User
 
-from bot.actors import Actor
 from bot.admin import Administration
-from bot.i18n import UserLanguage, __
-from bot.lru import LruCache
+from bot.core.actors import Actor
+from bot.core.i18n import __
+from bot.core.lru import LruCache
 from bot.quotas import utc_today
 from storage.users import UserRepository
+
+log = logging.getLogger(__name__)
 
 BANNED_NOTICE = __("You can't use this bot.")
 
@@ -53,9 +58,8 @@ class BanGate(BaseMiddleware):
     are answered with the notice, since every press must be answered. A banned chat's messages sent on its
     behalf are turned away; its members writing as themselves are not."""
 
-    def __init__(self, admin: Administration, language: UserLanguage) -> None:
+    def __init__(self, admin: Administration) -> None:
         self._admin = admin
-        self._language = language  # updates come before aiogram's per-event language is set
 
     async def __call__(
         self,
@@ -67,13 +71,47 @@ class BanGate(BaseMiddleware):
         if actor is None or not self._admin.is_banned(actor.id):
             return await handler(event, data)
         assert isinstance(event, Update)
-        with self._language.i18n.use_locale(await self._language.get_locale(event, data)):
-            if event.callback_query is not None:
-                await event.callback_query.answer(str(BANNED_NOTICE), show_alert=True)
-            elif (
-                event.message is not None
-                and event.message.chat.type == ChatType.PRIVATE
-                and await self._admin.claim_ban_notice(actor.id)
-            ):
-                await event.message.answer(str(BANNED_NOTICE))
+        if event.callback_query is not None:
+            await event.callback_query.answer(str(BANNED_NOTICE), show_alert=True)
+        elif (
+            event.message is not None
+            and event.message.chat.type == ChatType.PRIVATE
+            and await self._admin.claim_ban_notice(actor.id)
+        ):
+            await event.message.answer(str(BANNED_NOTICE))
         return None
+
+
+class RunningUpdates(BaseMiddleware):
+    """Remembers the task handling each update, so a shutdown can wait for the turns in flight."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        task = asyncio.current_task()
+        if task is None:
+            return await handler(event, data)
+        self._tasks.add(task)
+        try:
+            return await handler(event, data)
+        finally:
+            self._tasks.discard(task)
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the updates being handled; cancel what is left (releasing its quota)."""
+        running = set(self._tasks)
+        if not running:
+            return
+        log.info("waiting up to %.0fs for %d updates in flight", grace, len(running))
+        _, unfinished = await asyncio.wait(running, timeout=grace)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            log.warning("cancelled %d updates still running after %.0fs", len(unfinished), grace)
+            await asyncio.wait(unfinished, timeout=5)

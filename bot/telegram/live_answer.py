@@ -13,9 +13,9 @@ from aiogram.enums import ChatType
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import Message
 
-from bot.i18n import _
-from bot.telegram_text import MESSAGE_LIMIT, escape, first_part
-from handlers.replies import answer_text, reply_target
+from bot.core.i18n import _
+from bot.telegram.replies import answer_text, reply_target
+from bot.telegram.text import MESSAGE_LIMIT, escape, first_part
 
 # Drafts are animated by the client: a few updates a second read as smooth typing.
 _DRAFT_GAP = 0.4

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import binascii
 import contextlib
 import gc
 import logging
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,83 +13,38 @@ from typing import Any, TypeVar
 import httpx
 import openai
 
+from bot.clients.gateway_errors import (
+    GatewayAnswerTooLarge,
+    GatewayBadAnswer,
+    GatewayError,
+    GatewayRefused,
+    GatewayTimeout,
+    GatewayUnavailable,
+    status_error,
+)
+from bot.clients.gateway_results import (
+    ChatReply,
+    GeneratedImage,
+    SpokenReply,
+    StreamedReply,
+    Transcript,
+    first_message,
+    joined,
+    read_image,
+    read_speech,
+    total_tokens,
+    unbase64,
+    valid_text,
+    whole_characters,
+)
+from bot.clients.http import TRANSPORT_TIMEOUT, DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
 from bot.config import Settings
-from bot.errors import Refusal, UserFacingError
-from bot.http_client import TRANSPORT_TIMEOUT, DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
-from bot.i18n import __
-from bot.images import Picture, PictureTooLarge, check_picture, sniff_mime
+from bot.core.errors import Refusal
+from bot.media.images import Picture, PictureTooLarge, check_picture, sniff_mime
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class GatewayError(UserFacingError):
-    """A gateway call failed."""
-
-    user_message = __("Sorry, the AI service failed to answer. Please try again in a moment.")
-
-
-class GatewayTimeout(GatewayError):
-    user_message = __("Sorry, the AI service took too long to answer. Please try again.")
-
-
-class GatewayBusy(GatewayError):
-    user_message = __("Sorry, the AI service is busy right now. Please try again in a minute.")
-
-
-class GatewayUnavailable(GatewayError):
-    user_message = __("Sorry, the AI service is unavailable right now. Please try again later.")
-
-
-class GatewayRefused(GatewayError):
-    user_message = __("Sorry, the AI service declined this request under its content rules. Try rephrasing it.")
-
-
-class UnreadableRecording(GatewayError):
-    user_message = __("I could not make sense of that recording: it may be damaged, or in a format I can't read.")
-
-
-class GatewayBadAnswer(GatewayError):
-    user_message = __("Sorry, the AI service sent back an answer I could not use. Please try again.")
-
-
-class GatewayAnswerTooLarge(GatewayError):
-    user_message = __("Sorry, the AI service sent back a file larger than I accept. Nothing was charged.")
-
-
-@dataclass(frozen=True, slots=True)
-class Transcript:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChatReply:
-    text: str
-    tokens: int
-
-
-@dataclass(frozen=True, slots=True)
-class SpokenReply:
-    transcript: str
-    wav: bytes
-    tokens: int
-
-
-@dataclass(slots=True)
-class StreamedReply:
-    """Filled in while an answer streams."""
-
-    text: str = ""
-    tokens: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class GeneratedImage:
-    picture: Picture
-    revised_prompt: str | None
 
 
 ChatMessages = Sequence[dict[str, Any]]
@@ -149,13 +102,13 @@ class Gateway:
 
     async def _complete(self, operation: str, model: str, messages: ChatMessages) -> ChatReply:
         def read(completion: Any) -> ChatReply:
-            message = _first_message(completion)
+            message = first_message(completion)
             text = getattr(message, "content", None)
             if not isinstance(text, str) or not text.strip():
                 if getattr(message, "refusal", None):
                     raise GatewayRefused("model refused")
                 raise GatewayBadAnswer("answer without text")
-            return ChatReply(text=text.strip(), tokens=_total_tokens(completion))
+            return ChatReply(text=text.strip(), tokens=total_tokens(completion))
 
         return await self._guarded(
             operation,
@@ -193,15 +146,15 @@ class Gateway:
                             chunk = await chunks.__anext__()
                         except StopAsyncIteration:
                             break
-                    into.tokens = _total_tokens(chunk) or into.tokens
+                    into.tokens = total_tokens(chunk) or into.tokens
                     choices = getattr(chunk, "choices", None) or []
                     piece = getattr(getattr(choices[0], "delta", None), "content", None) if choices else None
                     if isinstance(piece, str) and piece:
-                        into.text = _joined(into.text, piece)
-                        yield _valid_text(_whole_characters(into.text))
+                        into.text = joined(into.text, piece)
+                        yield valid_text(whole_characters(into.text))
             finally:
                 await stream.close()
-            into.text = _valid_text(into.text)
+            into.text = valid_text(into.text)
             if not into.text.strip():
                 raise GatewayBadAnswer("streamed answer without text")
 
@@ -230,7 +183,7 @@ class Gateway:
 
         async def read_answer() -> SpokenReply:
             async with self._translated("speak", self._settings.VOICE_TIMEOUT, attempt.request_id):
-                return _read_speech(await response.parse())
+                return read_speech(await response.parse())
 
         try:
             yield read_answer
@@ -277,11 +230,11 @@ class Gateway:
     async def _image(self, operation: str, send: Callable[[], Awaitable[Any]]) -> GeneratedImage:
         # The answer can hold megabytes of base64: it is parsed and decoded in a worker thread.
         encoded, url, revised = await self._guarded(
-            operation, self._settings.IMAGE_TIMEOUT, send, _read_image, parse_in_thread=True
+            operation, self._settings.IMAGE_TIMEOUT, send, read_image, parse_in_thread=True
         )
         try:
             if encoded is not None:
-                data = await asyncio.to_thread(_unbase64, encoded, "image")
+                data = await asyncio.to_thread(unbase64, encoded, "image")
             else:  # a link instead of base64: fetched with the shared client
                 data = await self._download(url or "")
             picture = await asyncio.to_thread(self._picture, data)
@@ -355,7 +308,7 @@ class Gateway:
             log.warning(
                 "gateway %s failed: status=%s request_id=%s", operation, error.status_code, error.request_id or "-"
             )
-            raise _status_error(operation, error) from None
+            raise status_error(operation, error) from None
         except (openai.APIConnectionError, httpx.TransportError) as error:
             if isinstance(error, ResponseTooLarge) or isinstance(error.__cause__, ResponseTooLarge):
                 log.warning("gateway %s failed: the answer was larger than the process reads", operation)
@@ -378,105 +331,3 @@ class _Attempt:
     """What a call has learned so far, for its log line."""
 
     request_id: str = "-"
-
-
-def _read_speech(completion: Any) -> SpokenReply:
-    message = _first_message(completion)
-    audio = getattr(message, "audio", None)
-    data = getattr(audio, "data", None)
-    if not isinstance(data, str) or not data:
-        if getattr(message, "refusal", None):
-            raise GatewayRefused("model refused")
-        raise GatewayBadAnswer("audio answer without audio data")
-    transcript = getattr(audio, "transcript", None) or getattr(message, "content", None) or ""
-    return SpokenReply(
-        transcript=str(transcript).strip(), wav=_unbase64(data, "audio"), tokens=_total_tokens(completion)
-    )
-
-
-def image_prompt_limit(model: str) -> int:
-    """The longest prompt the image model takes, in characters (OpenAI's documented limits)."""
-    if model.startswith("dall-e-2"):
-        return 1000
-    if model.startswith("dall-e-3"):
-        return 4000
-    return 32000
-
-
-def _status_error(operation: str, error: openai.APIStatusError) -> GatewayError:
-    status = error.status_code
-    if operation == "transcribe" and status in (400, 415, 422):
-        return UnreadableRecording("transcription refused the file")
-    if status == 429:
-        return GatewayBusy("rate limited")
-    if status in (400, 403, 422) and _is_policy_refusal(error):
-        return GatewayRefused("content policy")
-    if status >= 500:
-        return GatewayUnavailable(f"status {status}")
-    return GatewayError(f"status {status}")
-
-
-def _is_policy_refusal(error: openai.APIStatusError) -> bool:
-    said = f"{error.code or ''} {error.type or ''} {error.message or ''}".lower()
-    return any(word in said for word in ("content_policy", "moderation", "safety", "content_filter"))
-
-
-def _read_image(result: Any) -> tuple[str | None, str | None, str | None]:
-    """The first image of an images answer: (its base64, or None and its link), and the revised prompt."""
-    data = getattr(result, "data", None)
-    if not data:
-        raise GatewayBadAnswer("image answer without images")
-    item = data[0]
-    revised = getattr(item, "revised_prompt", None)
-    revised = revised.strip() if isinstance(revised, str) and revised.strip() else None
-    encoded, url = getattr(item, "b64_json", None), getattr(item, "url", None)
-    if isinstance(encoded, str) and encoded:
-        return encoded, None, revised
-    if url:
-        return None, str(url), revised
-    raise GatewayBadAnswer("image answer without data")
-
-
-def _joined(text: str, piece: str) -> str:
-    """A streamed piece added to the text. An emoji (a UTF-16 surrogate pair) may arrive in two pieces, each
-    half escaped on its own in the JSON: the halves are joined back into the one character."""
-    joined = text + piece
-    if _SURROGATE.search(piece) is None:
-        return joined
-    return joined.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-
-
-def _whole_characters(text: str) -> str:
-    """The text without a trailing half character still waiting for its other half."""
-    return text[:-1] if text and "\ud800" <= text[-1] <= "\udbff" else text
-
-
-def _valid_text(text: str) -> str:
-    """A half character that never met its other half becomes U+FFFD: Telegram takes only valid UTF-8."""
-    if _SURROGATE.search(text) is None:
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def _unbase64(data: str, what: str) -> bytes:
-    try:
-        # strict_mode checks the alphabet in C; b64decode(validate=True) runs a regex over the whole payload first.
-        return binascii.a2b_base64(data, strict_mode=True)
-    except (binascii.Error, ValueError):
-        raise GatewayBadAnswer(f"{what} answer with broken base64") from None
-
-
-def _first_message(completion: Any) -> Any:
-    choices = getattr(completion, "choices", None)
-    if not choices:
-        raise GatewayBadAnswer("answer without choices")
-    message = getattr(choices[0], "message", None)
-    if message is None:
-        raise GatewayBadAnswer("answer without message")
-    return message
-
-
-def _total_tokens(completion: Any) -> int:
-    usage = getattr(completion, "usage", None)
-    total = getattr(usage, "total_tokens", None)
-    return total if isinstance(total, int) and total >= 0 else 0

@@ -1,12 +1,9 @@
-"""What a message means to the services: which conversation it belongs to, who is speaking, and where to show
-that the bot is working on it."""
+"""What a message means to the services: which conversation it belongs to, what it replies to, who is speaking."""
 
 from __future__ import annotations
 
-from aiogram import Bot
-from aiogram.enums import ChatAction, ChatType
+from aiogram.enums import ChatType
 from aiogram.types import Message
-from aiogram.utils.chat_action import ChatActionSender
 
 from bot.conversations import ConversationKey
 
@@ -36,13 +33,3 @@ def speaker_name(message: Message) -> str:
     if message.sender_chat is not None:
         return message.sender_chat.title or message.sender_chat.full_name
     return message.from_user.full_name if message.from_user is not None else ""
-
-
-def working(action: ChatAction, message: Message, bot: Bot) -> ChatActionSender:
-    """ "typing…", "recording voice…" and the like, in the message's chat and topic, while the bot works."""
-    return ChatActionSender(
-        bot=bot,
-        chat_id=message.chat.id,
-        action=action,
-        message_thread_id=conversation_key(message).thread_id or None,
-    )

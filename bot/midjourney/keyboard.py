@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 # Long labels ("Vary (Strong)") need room on a phone; emoji-only buttons are small.
 _ROW_CHARACTERS = 28
@@ -49,9 +50,9 @@ def keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
     if not buttons:
         return None
     labels = [label for _, label in buttons]
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=labels[i], callback_data=MjPress(key=buttons[i][0]).pack()) for i in row]
-            for row in button_rows(labels)
-        ]
-    )
+    builder = InlineKeyboardBuilder()
+    for row in button_rows(labels):
+        builder.row(
+            *(InlineKeyboardButton(text=labels[i], callback_data=MjPress(key=buttons[i][0]).pack()) for i in row)
+        )
+    return builder.as_markup()

@@ -6,8 +6,8 @@ from aiogram.enums import ChatType
 from aiogram.types import BufferedInputFile, Message, ReplyParameters
 
 from bot.assistant import SpokenAnswer
-from bot.images import TELEGRAM_PHOTO_LIMIT, Picture
-from bot.telegram_text import CAPTION_LIMIT, escape, shorten, split_text, utf16_len
+from bot.media.images import TELEGRAM_PHOTO_LIMIT, Picture
+from bot.telegram.text import CAPTION_LIMIT, escape, shorten, split_text, utf16_len
 
 
 def reply_target(message: Message) -> ReplyParameters | None:

@@ -8,9 +8,8 @@ import logging
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
-from aiogram.utils.i18n import I18n
 
-from bot.i18n import CHINESE, ENGLISH, _
+from bot.core.i18n import CHINESE, ENGLISH, _, use_language
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +39,12 @@ def admin_commands() -> list[BotCommand]:
     ]
 
 
-async def register_menus(bot: Bot, i18n: I18n, admin_ids: frozenset[int]) -> None:
+async def register_menus(bot: Bot, admin_ids: frozenset[int]) -> None:
     """English for everyone, Chinese for Chinese-speaking users. A failure here (an admin who never opened the bot
     has no chat yet) costs a menu, not the start-up."""
     for language in (ENGLISH, CHINESE):
         code = None if language == ENGLISH else language  # no language_code: the menu for everyone else
-        with i18n.use_locale(language):
+        with use_language(language):
             users, admins = user_commands(), user_commands() + admin_commands()
         try:
             await bot.set_my_commands(users, scope=BotCommandScopeDefault(), language_code=code)

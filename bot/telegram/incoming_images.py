@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from aiogram import Bot
 from aiogram.types import Message
 
-from bot.errors import Refusal
-from bot.i18n import __
-from bot.images import Picture, PictureTooLarge, picture_from
-from handlers.downloads import check_downloadable, download
+from bot.core.errors import Refusal
+from bot.core.i18n import __
+from bot.media.images import Picture, PictureTooLarge, picture_from
+from bot.telegram.downloads import check_downloadable, download
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Midjourney through the gateway (submit imagine/blend/action/modal, fetch, list, seed) and its task model."""
+"""Midjourney through the gateway: submit imagine/blend/action/modal, fetch, list, seed, download results."""
 
 from __future__ import annotations
 
@@ -7,100 +7,30 @@ import json
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from babel.support import LazyProxy
 
+from bot.clients.http import DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
+from bot.clients.midjourney_errors import (
+    MidjourneyBadAnswer,
+    MidjourneyBusy,
+    MidjourneyError,
+    MidjourneyRejected,
+    MidjourneyTooLarge,
+    MidjourneyUnavailable,
+)
+from bot.clients.midjourney_tasks import MjTask
 from bot.config import Settings
-from bot.errors import UserFacingError
-from bot.http_client import DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
-from bot.i18n import _, __
+from bot.core.i18n import _, __
 
 log = logging.getLogger(__name__)
 
 # Submit codes meaning "accepted": 21 (already exists) and 22 (queued) come with a usable task id too.
 _ACCEPTED = {1, 21, 22}
-_FINISHED = {"SUCCESS", "FAILURE", "CANCEL"}
-_PROGRESS = re.compile(r"(\d{1,3})")
 _ERROR_CODE = re.compile(r"[a-z_]{3,40}(:\w{1,40})?")
 _NOT_ACCEPTED = __("Midjourney could not accept this request as it is. Check the prompt and try again.")
 _UNKNOWN_PICTURE = __("Midjourney no longer knows that picture; it may be too old.")
-
-
-class MidjourneyError(UserFacingError):
-    user_message = __("Sorry, Midjourney could not take this request. Please try again later.")
-
-
-class MidjourneyRejected(MidjourneyError):
-    """The request itself was refused (a banned word, an invalid prompt): trying again will not help."""
-
-    def __init__(self, user_message: str | LazyProxy) -> None:
-        super().__init__(str(user_message))
-        self.user_message = user_message
-
-
-class MidjourneyBusy(MidjourneyError):
-    user_message = __("Midjourney is busy right now (its queue is full). Please try again in a few minutes.")
-
-
-class MidjourneyUnavailable(MidjourneyError):
-    user_message = __("Sorry, Midjourney is unavailable right now. Please try again later.")
-
-
-class MidjourneyBadAnswer(MidjourneyError):
-    user_message = __("Sorry, Midjourney sent back something I could not use. Please try again.")
-
-
-class MidjourneyTooLarge(MidjourneyError):
-    user_message = __("Midjourney's picture is larger than I accept, so I could not deliver it.")
-
-
-@dataclass(frozen=True, slots=True)
-class MjButton:
-    custom_id: str
-    label: str  # the text to show: the label, else the emoji
-
-    @classmethod
-    def from_json(cls, raw: Any) -> MjButton | None:
-        if not isinstance(raw, dict) or not isinstance(raw.get("customId"), str) or not raw["customId"]:
-            return None
-        label = str(raw.get("label") or "").strip() or str(raw.get("emoji") or "").strip()
-        return cls(raw["customId"], label) if label else None
-
-
-@dataclass(frozen=True, slots=True)
-class MjTask:
-    id: str
-    action: str
-    status: str  # "", NOT_START, SUBMITTED, IN_PROGRESS, SUCCESS, FAILURE, MODAL, CANCEL
-    progress: int  # 0-100
-    image_url: str
-    fail_reason: str
-    prompt: str
-    buttons: tuple[MjButton, ...] = field(default=())
-
-    @property
-    def finished(self) -> bool:
-        return self.status in _FINISHED
-
-    @classmethod
-    def from_json(cls, raw: Any) -> MjTask:
-        if not isinstance(raw, dict) or not isinstance(raw.get("id"), str | int) or not str(raw["id"]):
-            raise MidjourneyBadAnswer("task without id")
-        progress = _PROGRESS.search(str(raw.get("progress") or ""))
-        buttons = raw.get("buttons") if isinstance(raw.get("buttons"), list) else []
-        return cls(
-            id=str(raw["id"]),
-            action=str(raw.get("action") or ""),
-            status=str(raw.get("status") or ""),
-            progress=min(100, int(progress.group(1))) if progress else 0,
-            image_url=str(raw.get("imageUrl") or ""),
-            fail_reason=str(raw.get("failReason") or ""),
-            prompt=str(raw.get("prompt") or ""),
-            buttons=tuple(button for item in buttons if (button := MjButton.from_json(item)) is not None),
-        )
 
 
 class Midjourney:

@@ -7,7 +7,7 @@ from aiogram.enums import ChatType, MessageEntityType
 from aiogram.filters import Filter
 from aiogram.types import Message, User
 
-from handlers.context import replied_message
+from bot.telegram.context import replied_message
 
 
 class AddressedToBot(Filter):

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from bot.errors import Refusal
-from bot.i18n import _, __
+from bot.core.errors import Refusal
+from bot.core.i18n import _, __
 
 # What vision and image models accept, by MIME type, with the extension the upload is named by.
 ACCEPTED_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif"}

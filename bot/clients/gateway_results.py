@@ -1,0 +1,121 @@
+"""What the gateway answers, typed (transcripts, text and spoken replies, streamed text, generated pictures), and
+how those are read out of the SDK's objects, whose shape a gateway may get wrong."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.clients.gateway_errors import GatewayBadAnswer, GatewayRefused
+from bot.media.images import Picture
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatReply:
+    text: str
+    tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class SpokenReply:
+    transcript: str
+    wav: bytes
+    tokens: int
+
+
+@dataclass(slots=True)
+class StreamedReply:
+    """Filled in while an answer streams."""
+
+    text: str = ""
+    tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    picture: Picture
+    revised_prompt: str | None
+
+
+def read_speech(completion: Any) -> SpokenReply:
+    message = first_message(completion)
+    audio = getattr(message, "audio", None)
+    data = getattr(audio, "data", None)
+    if not isinstance(data, str) or not data:
+        if getattr(message, "refusal", None):
+            raise GatewayRefused("model refused")
+        raise GatewayBadAnswer("audio answer without audio data")
+    transcript = getattr(audio, "transcript", None) or getattr(message, "content", None) or ""
+    return SpokenReply(
+        transcript=str(transcript).strip(), wav=unbase64(data, "audio"), tokens=total_tokens(completion)
+    )
+
+
+def read_image(result: Any) -> tuple[str | None, str | None, str | None]:
+    """The first image of an images answer: (its base64, or None and its link), and the revised prompt."""
+    data = getattr(result, "data", None)
+    if not data:
+        raise GatewayBadAnswer("image answer without images")
+    item = data[0]
+    revised = getattr(item, "revised_prompt", None)
+    revised = revised.strip() if isinstance(revised, str) and revised.strip() else None
+    encoded, url = getattr(item, "b64_json", None), getattr(item, "url", None)
+    if isinstance(encoded, str) and encoded:
+        return encoded, None, revised
+    if url:
+        return None, str(url), revised
+    raise GatewayBadAnswer("image answer without data")
+
+
+def joined(text: str, piece: str) -> str:
+    """A streamed piece added to the text. An emoji (a UTF-16 surrogate pair) may arrive in two pieces, each
+    half escaped on its own in the JSON: the halves are joined back into the one character."""
+    joined = text + piece
+    if _SURROGATE.search(piece) is None:
+        return joined
+    return joined.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def whole_characters(text: str) -> str:
+    """The text without a trailing half character still waiting for its other half."""
+    return text[:-1] if text and "\ud800" <= text[-1] <= "\udbff" else text
+
+
+def valid_text(text: str) -> str:
+    """A half character that never met its other half becomes U+FFFD: Telegram takes only valid UTF-8."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def unbase64(data: str, what: str) -> bytes:
+    try:
+        # strict_mode checks the alphabet in C; b64decode(validate=True) runs a regex over the whole payload first.
+        return binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError):
+        raise GatewayBadAnswer(f"{what} answer with broken base64") from None
+
+
+def first_message(completion: Any) -> Any:
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise GatewayBadAnswer("answer without choices")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise GatewayBadAnswer("answer without message")
+    return message
+
+
+def total_tokens(completion: Any) -> int:
+    usage = getattr(completion, "usage", None)
+    total = getattr(usage, "total_tokens", None)
+    return total if isinstance(total, int) and total >= 0 else 0

@@ -1,0 +1,1 @@
+"""Audio and pictures: voice encoding, recording lengths, picture checks and scaling; no aiogram."""

@@ -1,0 +1,1 @@
+"""The aiogram edge: middlewares, identity, languages, retries, edits, text limits, menus, replies, webhook."""

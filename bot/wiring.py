@@ -1,0 +1,137 @@
+"""Wiring: the only place that knows every part. Builds the Bot, the services (by the names handlers ask for
+them) and the Dispatcher with its middlewares and routers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from bot.admin import Administration
+from bot.assistant import Assistant
+from bot.clients.gateway import Gateway
+from bot.clients.midjourney import Midjourney
+from bot.config import ConfigError, Settings
+from bot.conversations import Conversations
+from bot.drawing import Drawing
+from bot.inflight import InFlight
+from bot.media.audio import VoiceEncoder, encoder_parallelism
+from bot.media.recordings import RecordingMeter
+from bot.midjourney.jobs import MidjourneyJobs
+from bot.midjourney.tracker import MidjourneyTracker
+from bot.midjourney.view import TelegramTaskView
+from bot.preferences import Preferences
+from bot.quotas import Quotas
+from bot.retention import Retention
+from bot.telegram.albums import AlbumCollector
+from bot.telegram.identity import Identify
+from bot.telegram.language import ActorLanguage
+from bot.telegram.middlewares import BanGate, KnownUsers, RunningUpdates
+from bot.telegram.retry import RetryAfterMiddleware
+from bot.telegram.turns import TelegramTurns
+from bot.turns import Turns
+from handlers import build_routers
+from storage import Database, HistoryRepository, UsageRepository, UserRepository
+from storage.audit import AuditRepository
+from storage.midjourney import MidjourneyRepository
+from storage.preferences import PreferencesRepository
+
+log = logging.getLogger(__name__)
+
+
+def build_bot(settings: Settings) -> Bot:
+    session = AiohttpSession(api=TelegramAPIServer.from_base(settings.TELEGRAM_API_URL))
+    session.middleware(RetryAfterMiddleware())
+    return Bot(
+        token=settings.BOT_TOKEN.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+async def open_database(settings: Settings) -> Database:
+    try:
+        return await Database.open(settings.DATABASE_PATH)
+    except (OSError, sqlite3.Error) as error:
+        raise ConfigError(f"configuration error: DATABASE_PATH cannot be opened ({error})") from None
+
+
+@dataclass
+class Services:
+    """The services handlers ask for by name, and the background workers the process runs."""
+
+    by_name: dict[str, Any]
+    gateway: Gateway
+    tracker: MidjourneyTracker
+    retention: Retention
+
+
+async def build_services(
+    settings: Settings, database: Database, http: httpx.AsyncClient, bot: Bot, ffmpeg: str
+) -> Services:
+    usage = UsageRepository(database)
+    stale = await usage.release_all()
+    if stale:
+        log.info("released %d reservations left by the previous run", stale)
+    users = UserRepository(database)
+    quotas = Quotas(usage, settings)
+    history = HistoryRepository(database)
+    conversations = Conversations(history, settings.SYSTEM_PROMPT, settings.HISTORY_TURNS)
+    # Gateway calls only wait on the network: one bound for all of them, OpenAI-format and Midjourney alike.
+    gateway_slots = asyncio.Semaphore(settings.MAX_PARALLEL_GATEWAY_CALLS)
+    # ffmpeg is CPU-bound: encoding answers and measuring recordings share one bound.
+    parallel = encoder_parallelism(settings.MAX_PARALLEL_ENCODES)
+    ffmpeg_slots = asyncio.Semaphore(parallel)
+    gateway = Gateway(settings, http, gateway_slots)
+    midjourney = Midjourney(settings, http, gateway_slots)
+    mj_tasks = MidjourneyRepository(database)
+    tracker = MidjourneyTracker(midjourney, mj_tasks, TelegramTaskView(bot), settings)
+    audit = AuditRepository(database)
+    admin = Administration(settings, users, usage, audit, quotas)
+    await admin.load()
+    inflight = InFlight()
+    encoder = VoiceEncoder(ffmpeg, ffmpeg_slots, parallel)
+    by_name = {
+        "settings": settings,
+        "preferences": Preferences(PreferencesRepository(database), settings.VOICE),
+        "users": users,
+        "admin": admin,
+        "quotas": quotas,
+        "conversations": conversations,
+        "assistant": Assistant(gateway, conversations, encoder, settings.MAX_IMAGE_PIXELS),
+        "drawing": Drawing(gateway, settings.IMAGE_MODEL, settings.MAX_IMAGE_PIXELS),
+        "meter": RecordingMeter(ffmpeg, ffmpeg_slots),
+        "tracker": tracker,
+        "jobs": MidjourneyJobs(midjourney, mj_tasks, tracker),
+        "inflight": inflight,
+    }
+    by_name["turns"] = TelegramTurns(Turns(quotas, inflight), bot)
+    retention = Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS)
+    return Services(by_name, gateway, tracker, retention)
+
+
+def build_dispatcher(services: Services, running: RunningUpdates) -> Dispatcher:
+    named = services.by_name
+    dispatcher = Dispatcher(**named)
+    # Outer middlewares run in this order for every update, before any filter: its task kept for a shutdown to
+    # wait for, who acts, who they are, in which language, and whether they are banned.
+    dispatcher.update.outer_middleware(running)
+    dispatcher.update.outer_middleware(Identify())
+    dispatcher.update.outer_middleware(KnownUsers(named["users"]))
+    language = ActorLanguage(named["preferences"])
+    dispatcher.update.outer_middleware(language)
+    dispatcher.update.outer_middleware(BanGate(named["admin"]))
+    # A failure is explained by the error handlers, outside the update's middlewares: in the same language.
+    dispatcher.errors.outer_middleware(language)
+    dispatcher.message.outer_middleware(AlbumCollector())
+    dispatcher.include_routers(*build_routers())
+    return dispatcher
