@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from testkit import media
 from testkit.media import (
     OggOpusInfo,
     decode_with_ffmpeg,
@@ -20,7 +21,6 @@ from testkit.media import (
     make_wav,
     make_webp,
 )
-from testkit import media
 
 
 @pytest.mark.parametrize(("seconds", "rate", "channels"), [(1.0, 24000, 1), (0.5, 16000, 2), (0.25, 48000, 1)])
