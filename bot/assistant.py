@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.clients.gateway import Gateway
@@ -34,6 +34,26 @@ class SpokenAnswer:
     tokens: int
 
 
+class AnswerStream:
+    """A text answer being written: `async for text in stream` gives the text so far, each time it grows; when
+    the iteration ends the answer has been stored, and `text` and `tokens` hold the whole of it."""
+
+    def __init__(
+        self, shown: AsyncIterator[str], reply: StreamedReply, remember: Callable[[str], Awaitable[None]]
+    ) -> None:
+        self._shown = shown
+        self._reply = reply
+        self._remember = remember
+        self.text = ""
+        self.tokens = 0
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        async for text in self._shown:
+            yield text
+        self.text, self.tokens = self._reply.text.strip(), self._reply.tokens
+        await self._remember(self.text)
+
+
 class Assistant:
     def __init__(
         self, gateway: Gateway, conversations: Conversations, encoder: VoiceEncoder, max_pixels: int
@@ -52,16 +72,19 @@ class Assistant:
         await self._conversations.remember(key, question, reply.text, speaker)
         return reply
 
-    async def stream_text(
-        self, key: ConversationKey, question: str, speaker: str, into: StreamedReply
-    ) -> AsyncIterator[str]:
-        """The chat model's answer as it is written (the text so far, each time it grows); `into` holds the
-        whole answer and its tokens at the end, when it has been stored."""
-        messages = await self._conversations.prompt(key, question, speaker)
-        async for text in self._gateway.chat_stream(messages, into):
-            yield text
-        into.text = into.text.strip()
-        await self._conversations.remember(key, question, into.text, speaker)
+    def stream_text(self, key: ConversationKey, question: str, speaker: str) -> AnswerStream:
+        """The chat model's answer as it is written (see AnswerStream); stored once it is whole."""
+        reply = StreamedReply()
+
+        async def shown() -> AsyncIterator[str]:
+            messages = await self._conversations.prompt(key, question, speaker)
+            async for text in self._gateway.chat_stream(messages, reply):
+                yield text
+
+        async def remember(text: str) -> None:
+            await self._conversations.remember(key, question, text, speaker)
+
+        return AnswerStream(shown(), reply, remember)
 
     async def answer_photo(
         self, key: ConversationKey, pictures: list[Picture], question: str, speaker: str = ""

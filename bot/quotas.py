@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
 from bot.core.errors import UserFacingError
 from bot.core.i18n import _
-from bot.core.logs import log_turn
 from storage.usage import UNLIMITED, UsageRepository
 
 
@@ -84,7 +82,6 @@ class Quotas:
                     await self._usage.release(made.reservation_id)
             raise
         if outcome.reservation_id is None:
-            log_turn(user_id, kind, "over_quota", time.monotonic())  # a turn too, if a very short one
             raise QuotaExceeded(kind, outcome.limit)
         return Use(user_id=user_id, kind=kind, day=day, reservation_id=outcome.reservation_id)
 

@@ -18,7 +18,7 @@ from babel.support import LazyProxy
 
 from bot.core.logs import log_turn
 from bot.inflight import InFlight
-from bot.quotas import Quotas, Use
+from bot.quotas import QuotaExceeded, Quotas, Use
 
 
 def outcome_of(error: BaseException) -> str:
@@ -59,8 +59,9 @@ class Turn:
 
     def settle(self, outcome: str) -> None:
         """The use was counted along with the work's own result (a Midjourney job stored with its charge): the
-        turn neither commits nor releases it, and logs `outcome`."""
+        turn neither commits nor releases it, and logs `outcome`. Nothing is left for /cancel to stop."""
         self.settled_as = outcome
+        self.let_go()
 
 
 class Turns:
@@ -73,19 +74,27 @@ class Turns:
         """The block as one turn of the actor's; see the module's text. The commit and the release are shielded,
         so a cancelled request (the actor's /cancel, a shutdown) still settles its use."""
         started = time.monotonic()
-        use = await self._quotas.reserve(actor_id, rule.kind) if rule.kind is not None else None
+        try:
+            use = await self._quotas.reserve(actor_id, rule.kind) if rule.kind is not None else None
+        except QuotaExceeded:
+            log_turn(actor_id, rule.logged_as, "over_quota", started)  # a turn too, if a very short one
+            raise
         turn: Turn | None = None
         try:
             async with self._inflight.hold(actor_id, str(rule.label), rule.exclusive) as let_go:
                 turn = Turn(actor_id, use, let_go)
                 yield turn
         except BaseException as error:
-            if use is not None and (turn is None or turn.settled_as is None):
-                await asyncio.shield(self._quotas.release(use))
-            log_turn(actor_id, rule.logged_as, outcome_of(error), started)
+            try:
+                if use is not None and (turn is None or turn.settled_as is None):
+                    await asyncio.shield(self._quotas.release(use))
+            finally:  # the line is written even when a second cancellation interrupts the release
+                log_turn(actor_id, rule.logged_as, outcome_of(error), started)
             raise
         assert turn is not None
-        if use is not None and turn.settled_as is None:
-            use.tokens = turn.tokens
-            await asyncio.shield(self._quotas.commit(use))
-        log_turn(actor_id, rule.logged_as, turn.settled_as or "ok", started, turn.tokens)
+        try:
+            if use is not None and turn.settled_as is None:
+                use.tokens = turn.tokens
+                await asyncio.shield(self._quotas.commit(use))
+        finally:  # likewise when a shutdown lands on the (shielded, so completed) commit
+            log_turn(actor_id, rule.logged_as, turn.settled_as or "ok", started, turn.tokens)

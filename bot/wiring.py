@@ -36,6 +36,7 @@ from bot.telegram.albums import AlbumCollector
 from bot.telegram.identity import Identify
 from bot.telegram.language import ActorLanguage
 from bot.telegram.middlewares import BanGate, KnownUsers, RunningUpdates
+from bot.telegram.recordings import RecordingIntake
 from bot.telegram.retry import RetryAfterMiddleware
 from bot.telegram.turns import TelegramTurns
 from bot.turns import Turns
@@ -109,7 +110,7 @@ async def build_services(
         "conversations": conversations,
         "assistant": Assistant(gateway, conversations, encoder, settings.MAX_IMAGE_PIXELS),
         "drawing": Drawing(gateway, settings.IMAGE_MODEL, settings.MAX_IMAGE_PIXELS),
-        "meter": RecordingMeter(ffmpeg, ffmpeg_slots),
+        "recordings": RecordingIntake(bot, RecordingMeter(ffmpeg, ffmpeg_slots), settings.MAX_VOICE_SECONDS),
         "tracker": tracker,
         "jobs": MidjourneyJobs(midjourney, mj_tasks, tracker),
         "inflight": inflight,

@@ -9,7 +9,6 @@ from aiogram.filters import Filter
 from aiogram.types import Message
 
 from bot.assistant import Assistant
-from bot.clients.gateway_results import StreamedReply
 from bot.config import Settings
 from bot.core.actors import Actor
 from bot.core.i18n import _, __
@@ -87,9 +86,9 @@ async def text_turn(
             await answer_text(message, reply.text)
             turn.tokens = reply.tokens
             return
-        written = StreamedReply()
+        written = assistant.stream_text(key, question, speaker)
         async with LiveAnswer(message, bot) as live:
-            async for text in assistant.stream_text(key, question, speaker, written):
+            async for text in written:
                 live.update(text)
             turn.answering()
             await live.finish(written.text)

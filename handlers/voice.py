@@ -3,19 +3,17 @@ people who chose that in /settings)."""
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import F, Router
 from aiogram.enums import ChatAction
 from aiogram.types import Message
 
 from bot.assistant import Assistant
-from bot.config import Settings
 from bot.core.actors import Actor
 from bot.core.i18n import __
-from bot.media.recordings import RecordingMeter
 from bot.preferences import Preferences
 from bot.telegram.context import conversation_key, speaker_name
 from bot.telegram.filters import AddressedToBot
-from bot.telegram.recordings import check_acceptable, fetch_recording, incoming_recording
+from bot.telegram.recordings import RecordingIntake
 from bot.telegram.replies import answer_spoken, answer_text
 from bot.telegram.turns import TelegramTurns
 from bot.turns import TurnRule
@@ -32,20 +30,17 @@ def build_router() -> Router:
 
 async def voice_turn(
     message: Message,
-    bot: Bot,
     actor: Actor,
     turns: TelegramTurns,
-    settings: Settings,
+    recordings: RecordingIntake,
     assistant: Assistant,
     preferences: Preferences,
-    meter: RecordingMeter,
 ) -> None:
-    incoming = incoming_recording(message)
-    check_acceptable(incoming, settings.MAX_VOICE_SECONDS)  # what the message admits to: refused before the turn
+    incoming = recordings.accept(message)
     key, speaker = conversation_key(message), speaker_name(message)
     mine = await preferences.of(actor.id)
     async with turns.run(actor, VOICE_TURN, message) as turn:
-        recording = await fetch_recording(bot, incoming, meter, settings.MAX_VOICE_SECONDS)
+        recording = await recordings.fetch(incoming)
         heard = await assistant.hear(recording)
         if mine.voice_reply == "text":
             written = await assistant.answer_text(key, heard, speaker)

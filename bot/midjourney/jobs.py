@@ -84,6 +84,7 @@ class MidjourneyJobs:
             raise STALE_BUTTON
         if not await self._repo.claim_button(key):
             raise ButtonBusy(button.label)
+        paid: Turn | None = None
         try:
             async with turn() as paid:
                 await acknowledge(button.label)
@@ -93,7 +94,10 @@ class MidjourneyJobs:
                     pressed_button=key, label=button.label,
                 )  # fmt: skip
         except BaseException:
-            await self._repo.free_button(key)
+            # Free again unless its job was stored: a running job's button must stay busy, or a second press
+            # would start (and charge) the same job twice. The finished job frees it.
+            if paid is None or paid.settled_as is None:
+                await self._repo.free_button(key)
             raise
 
     async def prompt_of(self, chat_id: int, message_id: int | None) -> str:
@@ -120,6 +124,8 @@ class MidjourneyJobs:
         """Submit; once the gateway accepts, count the turn's use and start tracking, in one transaction."""
         assert turn.use is not None, "a Midjourney job is always a paid turn"
         task_id = await submit()
+        # Accepted upstream: the job runs whatever happens now, so /cancel can no longer stop (or refund) it.
+        turn.answering()
         task = NewMjTask(
             task_id=task_id,
             chat_id=origin.chat_id,

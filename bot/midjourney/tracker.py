@@ -292,7 +292,8 @@ class MidjourneyTracker:
             raise
         # Sent: from here on it must be recorded as sent, whatever cancels this.
         await asyncio.shield(self._repo.mark_delivered(row.task_id, message_id))
-        await self._view.remove_status(row)
+        with contextlib.suppress(NotShown):  # a status message left standing is no failed delivery
+            await self._view.remove_status(row)
 
     async def _end(self, row: MjTaskRow, ending: Ending, detail: object = "") -> None:
         if await self._repo.fail_and_refund(row.task_id):

@@ -96,11 +96,27 @@ def check_acceptable(incoming: IncomingRecording, max_seconds: int) -> None:
         raise too_long(incoming.duration, max_seconds)
 
 
-async def fetch_recording(bot: Bot, incoming: IncomingRecording, meter: RecordingMeter, limit: int) -> Recording:
-    """Download the recording, then refuse it by the length it really plays for, whatever the client declared."""
-    data = await download(bot, incoming.file_id, incoming.file_size)
-    await _check_real_length(meter, data, incoming, limit)
-    return Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
+class RecordingIntake:
+    """Recordings taken in: what a message admits to checked before the turn, the file fetched and measured in
+    it. Handlers ask for it as `recordings`."""
+
+    def __init__(self, bot: Bot, meter: RecordingMeter, max_seconds: int) -> None:
+        self._bot = bot
+        self._meter = meter
+        self._max_seconds = max_seconds
+
+    def accept(self, message: Message) -> IncomingRecording:
+        """The message's recording, refused before anything is downloaded or charged when it says itself that it
+        is too big, empty or too long, or comes in a format Whisper cannot read."""
+        incoming = incoming_recording(message)
+        check_acceptable(incoming, self._max_seconds)
+        return incoming
+
+    async def fetch(self, incoming: IncomingRecording) -> Recording:
+        """Download the recording, then refuse it by the length it really plays for, whatever was declared."""
+        data = await download(self._bot, incoming.file_id, incoming.file_size)
+        await _check_real_length(self._meter, data, incoming, self._max_seconds)
+        return Recording(data=data, filename=incoming.filename, content_type=incoming.content_type)
 
 
 async def _check_real_length(meter: RecordingMeter, data: bytes, incoming: IncomingRecording, limit: int) -> None:
