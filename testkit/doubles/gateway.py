@@ -28,6 +28,15 @@ API_PREFIX = "/v1"
 DEFAULT_TRANSCRIPT = "hello there"
 DEFAULT_AUDIO_SECONDS = 2.0
 AUDIO_RATE = 24000  # chat audio and /audio/speech answer PCM16 mono at 24 kHz, like the real API
+# The built-in voices the spec's description of /audio/speech names. Its schema takes any string (and custom voice
+# objects), but the API refuses a name that is none of these.
+SPEECH_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse", "marin",
+    "cedar",
+)  # fmt: skip
+# Length of an embedding when `dimensions` is not given.
+EMBEDDING_DIMENSIONS = {"text-embedding-3-large": 3072}
+DEFAULT_EMBEDDING_DIMENSIONS = 1536  # text-embedding-3-small and text-embedding-ada-002
 # The API tells an upload's format by its file name. The spec's description of the file field lists
 # these without "oga", but the service's own error message lists "oga" too (Telegram's voice files).
 TRANSCRIBABLE_EXTENSIONS = ("flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm")
@@ -45,11 +54,30 @@ FILES_PREFIX = "/files/"
 LARGE_PICTURE_SIDES = (4000, 3000)
 _FILLER = bytes(2**20)  # what follows a large picture's header: one megabyte of zeros, written again and again
 
-# What the double's gateway serves unless a test says otherwise: the bot's default models, and their successors.
+# What the double's gateway serves unless a test says otherwise: the bot's default models, their successors, and
+# the models tests start the bot with. reset_rules() brings the catalog back to this after each test.
 DEFAULT_CATALOG = (
-    "gpt-4o-mini", "gpt-4o", "gpt-4o-audio-preview", "gpt-audio", "whisper-1", "gpt-4o-mini-transcribe",
-    "gpt-image-1", "dall-e-3", "gpt-4o-mini-tts", "tts-1", "text-embedding-3-small", "claude-sonnet-4-5",
+    "gpt-4o-mini", "gpt-5-mini", "gpt-4o", "gpt-5", "gpt-4o-audio-preview", "gpt-audio", "whisper-1",
+    "gpt-4o-mini-transcribe", "gpt-image-1", "gpt-image-1-mini", "dall-e-3", "dall-e-2", "gpt-4o-mini-tts",
+    "tts-1", "text-embedding-3-small", "claude-sonnet-4-5", "claude-haiku-4-5",
 )  # fmt: skip
+
+# new-api picks a channel by the model a call names before anything else looks at the call; where the body names
+# none it assumes these (its distributor's defaults). Other routes without a model are not checked.
+NEW_API_DEFAULT_MODELS = {
+    "/images/generations": "dall-e",
+    "/audio/speech": "tts-1",
+    "/audio/transcriptions": "whisper-1",
+}
+NEW_API_GROUP = "default"  # the key's group, named in new-api's "no channel" message
+MODEL_NOT_FOUND = "model_not_found"
+
+# The Anthropic Messages route: it keeps its whole path (it is not an OpenAI route under /v1), so tests name it so.
+MESSAGES_PATH = "/v1/messages"
+_ANTHROPIC_ERROR_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+    413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error",
+}  # fmt: skip
 
 
 @dataclass
@@ -78,6 +106,12 @@ class GatewayCall:
     violations: list[str] = field(default_factory=list)
     status: int | None = None  # None until answered, and for good when the client went away first
     disconnected: bool = False
+
+    @property
+    def model(self) -> str | None:
+        """The model the body names (the JSON `model`, or the multipart field), None when it names none."""
+        value = self.json.get("model") if isinstance(self.json, dict) else self.fields.get("model")
+        return value if isinstance(value, str) else None
 
     def uploads(self, name: str) -> list[UploadedPart]:
         """Files sent as `name` or `name[]`, in order."""
@@ -165,12 +199,33 @@ def openai_error(status: int, message: str, *, code: str | None = None) -> dict[
     return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
+def anthropic_error(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error body, with the type its API uses for that status."""
+    kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def model_not_found_error(model: str, request_id: str) -> dict[str, Any]:
+    """new-api's answer when no channel serves the model (HTTP 503, sometimes 404), on every route, the Anthropic
+    one included. Its message ends with the request id, as all of new-api's own errors do; `param` is not sent by
+    new-api but the OpenAI spec requires it, so it is null here."""
+    message = f"当前分组 {NEW_API_GROUP} 下对于模型 {model} 无可用渠道 (request id: {request_id})"
+    return {"error": {"code": MODEL_NOT_FOUND, "message": message, "type": "new_api_error", "param": None}}
+
+
 def _tokens(text: str) -> int:
     """Roughly four characters a token, as OpenAI's rule of thumb says."""
     return max(1, math.ceil(len(text) / 4))
 
 
+def estimate_tokens(text: str) -> int:
+    """Roughly four characters a token (for routes defined in other modules)."""
+    return _tokens(text)
+
+
 def _normalise(path: str) -> str:
+    if path == MESSAGES_PATH or path.startswith(MESSAGES_PATH + "/"):
+        return path
     return path[len(API_PREFIX) :] if path.startswith(API_PREFIX + "/") else path
 
 
@@ -201,7 +256,7 @@ class Rule:
         self._text: str | None = None
         self._audio: _AudioReply | None = None
         self._transcript: str | None = None
-        self._canned: Callable[[], web.Response] | None = None
+        self._canned: Callable[[GatewayCall], web.Response] | None = None
         self._pace: tuple[int, float] | None = None
         self._image_url: str | None = None
 
@@ -210,8 +265,8 @@ class Rule:
             raise ValueError(f"this reply applies to {', '.join(paths)}, not to {self.path}")
 
     def reply_text(self, text: str) -> Rule:
-        """Answer a chat completion with this assistant content (streamed too, when asked)."""
-        self._only_for("/chat/completions")
+        """Answer a chat completion, or an Anthropic message, with this text (streamed too, when asked)."""
+        self._only_for("/chat/completions", MESSAGES_PATH)
         self._text = text
         return self
 
@@ -240,19 +295,34 @@ class Rule:
 
     def reply_json(self, status: int, body: dict[str, Any]) -> Rule:
         """Answer exactly this JSON (not checked against the spec: it is the test's choice)."""
-        self._canned = lambda: web.json_response(body, status=status)
+        self._canned = lambda call: web.json_response(body, status=status)
         return self
 
     def reply_status(
         self, status: int, message: str = "scripted error", headers: dict[str, str] | None = None
     ) -> Rule:
-        """Answer an error in OpenAI's shape (with extra headers, e.g. Retry-After on a 429)."""
-        self._canned = lambda: web.json_response(openai_error(status, message), status=status, headers=headers)
+        """Answer an error in OpenAI's shape, or Anthropic's on /v1/messages (with extra headers, e.g. Retry-After
+        on a 429)."""
+        body = anthropic_error(status, message) if self.path == MESSAGES_PATH else openai_error(status, message)
+        self._canned = lambda call: web.json_response(body, status=status, headers=headers)
         return self
 
     def reply_raw(self, status: int, body: bytes, content_type: str = "application/json") -> Rule:
         """Answer these bytes as they are, e.g. malformed JSON."""
-        self._canned = lambda: web.Response(status=status, body=body, headers={"Content-Type": content_type})
+        self._canned = lambda call: web.Response(status=status, body=body, headers={"Content-Type": content_type})
+        return self
+
+    def model_not_served(self, status: int = 503) -> Rule:
+        """Answer as new-api does when no channel serves the call's model (503, or 404 as some of its versions
+        do), even though the catalog lists it: e.g. only for calls that ask for audio."""
+        if status not in (503, 404):
+            raise ValueError(f"new-api answers an unserved model with 503 or 404, not {status}")
+
+        def answer(call: GatewayCall) -> web.Response:
+            body = model_not_found_error(call.model or NEW_API_DEFAULT_MODELS.get(call.path, ""), call.request_id)
+            return web.json_response(body, status=status)
+
+        self._canned = answer
         return self
 
     def paced(self, pieces: int, gap: float) -> Rule:
@@ -305,11 +375,18 @@ class GatewayDouble:
             "/images/generations": _Endpoint("application/json", self._check_generation, self._generation),
             "/images/edits": _Endpoint("multipart/form-data", self._check_edit, self._edit),
             "/audio/speech": _Endpoint("application/json", self._check_speech, self._speech),
+            "/embeddings": _Endpoint("application/json", self._check_embeddings, self._embeddings),
         }
         self.app.router.add_routes([web.post(API_PREFIX + path, self._handle) for path in self._endpoints])
-        # The model catalog: id -> shutdown date (None: none announced). Tests change it to take models away.
+        # The model catalog: id -> shutdown date (None: none announced). Tests change it to take models away; a
+        # model it does not list is answered as new-api answers a model without a channel (see serves()).
         self.catalog: dict[str, str | None] = dict.fromkeys(DEFAULT_CATALOG)
+        # Models the catalog lists but no channel serves: new-api lists what the key may use, routable or not.
+        self.unroutable: set[str] = set()
         self.app.router.add_get(API_PREFIX + "/models", self._models)
+        from .anthropic import AnthropicMessages  # it builds on this module, so it is imported once this one is
+
+        self.anthropic = AnthropicMessages(self)  # POST /v1/messages
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -364,7 +441,21 @@ class GatewayDouble:
         return rule
 
     def reset_rules(self) -> None:
+        """Forget the scripted rules, and bring the catalog and the unroutable models back to their defaults (the
+        e2e suite calls this after every test, since one double serves them all)."""
         self._rules.clear()
+        self.catalog.clear()
+        self.catalog.update(dict.fromkeys(DEFAULT_CATALOG))
+        self.unroutable.clear()
+
+    def serves(self, model: str) -> bool:
+        """Whether a call naming this model reaches a channel: the catalog lists it and it is not unroutable."""
+        return model in self.catalog and model not in self.unroutable
+
+    def not_served(self, call: GatewayCall, model: str, status: int = 503) -> web.Response:
+        """new-api's answer to a call whose model no channel serves. Not a violation: the bot is expected to try
+        models that are gone and fall back."""
+        return self._json(call, model_not_found_error(model, call.request_id), status)
 
     def drop(self, rule: Rule) -> None:
         """End a rule before its `times` run out: a fault that lasts until the test has seen what it causes."""
@@ -447,7 +538,7 @@ class GatewayDouble:
                 self._rules.remove(rule)
         if rule._delay:
             await asyncio.sleep(rule._delay)
-        return rule, rule._canned() if rule._canned else None
+        return rule, rule._canned(call) if rule._canned else None
 
     @staticmethod
     def call_of(request: web.Request) -> GatewayCall:
@@ -455,9 +546,11 @@ class GatewayDouble:
         return request[_CALL_KEY]
 
     def reject(self, call: GatewayCall, problems: list[str], status: int = 400) -> web.Response:
-        """Record the problems as violations and answer them in OpenAI's error shape."""
+        """Record the problems as violations and answer them in OpenAI's error shape (Anthropic's on its route)."""
         call.violations.extend(problems)
         self.violations.extend(f"{call.method} {call.path}: {problem}" for problem in problems)
+        if call.path == MESSAGES_PATH:
+            return web.json_response(anthropic_error(status, "; ".join(problems)), status=status)
         return self._json(call, openai_error(status, "; ".join(problems)), status)
 
     # --- plumbing ------------------------------------------------------------------------------
@@ -581,7 +674,7 @@ class GatewayDouble:
         self.calls.append(call)
         self._notify(call)
         try:
-            if request.headers.get("Authorization") != f"Bearer {self.api_key}":
+            if self._presented_key(request) != self.api_key:
                 # Answered as the gateway would, and recorded: the bot must always send its key.
                 problem = f"{request.method} {request.path}: missing or wrong API key"
                 call.violations.append(problem)
@@ -602,6 +695,16 @@ class GatewayDouble:
         self._notify(call)
         return response
 
+    @staticmethod
+    def _presented_key(request: web.Request) -> str | None:
+        # As new-api reads it: a Bearer token, or on its Anthropic and model-list routes an x-api-key header,
+        # which then takes the place of any Authorization header.
+        anthropic_key = request.headers.get("x-api-key")
+        if anthropic_key and ("/v1/messages" in request.path or "/v1/models" in request.path):
+            return anthropic_key
+        authorization = request.headers.get("Authorization", "")
+        return authorization[len("Bearer ") :] if authorization.startswith("Bearer ") else None
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         call = self.call_of(request)
         endpoint = self._endpoints[call.path]
@@ -615,8 +718,13 @@ class GatewayDouble:
             problems = [
                 f"content type {call.content_type!r}: the double serves {call.path} as {endpoint.content_type}"
             ]
-        if not problems:
-            problems = await endpoint.check(call)
+        if problems:
+            return self.reject(call, problems)
+        # new-api chooses a channel by the model before relaying: a model without one is answered at once.
+        model = call.model or NEW_API_DEFAULT_MODELS.get(call.path)
+        if model is not None and not self.serves(model):
+            return self.not_served(call, model)
+        problems = await endpoint.check(call)
         if problems:
             return self.reject(call, problems)
         rule, canned = await self.scripted(call)
@@ -918,6 +1026,9 @@ class GatewayDouble:
             problems.append(f"{UNSUPPORTED} response_format {response_format!r}; it only produces wav and pcm")
         if body.get("stream_format") == "sse":
             problems.append(f"{UNSUPPORTED} stream_format 'sse'")
+        voice = body.get("voice")
+        if isinstance(voice, str) and voice not in SPEECH_VOICES:
+            problems.append(f"Invalid value for 'voice': {voice!r} is none of {', '.join(SPEECH_VOICES)}")
         return problems
 
     async def _speech(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
@@ -932,3 +1043,54 @@ class GatewayDouble:
             data, content_type = make_wav(seconds, AUDIO_RATE, 1, 523.25, header), "audio/wav"
         self._check_answer(call, data, content_type="application/octet-stream")  # the spec's name for it
         return web.Response(body=data, headers={"Content-Type": content_type})
+
+    # --- /embeddings ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _embedding_inputs(body: dict[str, Any]) -> list[Any]:
+        value = body.get("input")
+        if isinstance(value, list) and value and not isinstance(value[0], int):
+            return value  # several strings, or several token arrays
+        return [value]  # one string, or one token array
+
+    async def _check_embeddings(self, call: GatewayCall) -> list[str]:
+        body = call.json
+        if "input" not in body:
+            return ["input is required"]
+        problems = []
+        if any(item == "" for item in self._embedding_inputs(body)):
+            problems.append("'$.input' is invalid: an input must not be an empty string")
+        if "dimensions" in body and not str(body.get("model", "")).startswith("text-embedding-3"):
+            problems.append("This model does not support specifying dimensions.")
+        return problems
+
+    async def _embeddings(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        body = call.json
+        model = str(body.get("model", ""))
+        size = int(body.get("dimensions") or EMBEDDING_DIMENSIONS.get(model, DEFAULT_EMBEDDING_DIMENSIONS))
+        data: list[dict[str, Any]] = []
+        tokens = 0
+        for index, item in enumerate(self._embedding_inputs(body)):
+            text = item if isinstance(item, str) else " ".join(str(token) for token in item)
+            tokens += _tokens(text) if isinstance(item, str) else len(item)
+            # A unit vector from the text: the same text always gets the same vector, different texts differ.
+            raw = b"".join(
+                hashlib.sha256(text.encode() + block.to_bytes(4, "little")).digest()
+                for block in range(size // 32 + 1)
+            )
+            vector = [(byte - 127.5) for byte in raw[:size]]
+            norm = math.sqrt(sum(value * value for value in vector))
+            vector = [round(value / norm, 6) for value in vector]
+            data.append({"object": "embedding", "index": index, "embedding": vector})
+        answer = {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        self._check_answer(call, answer)  # the spec describes the float form only
+        if body.get("encoding_format") == "base64":
+            for item in data:
+                packed = struct.pack(f"<{len(item['embedding'])}f", *item["embedding"])
+                item["embedding"] = base64.b64encode(packed).decode("ascii")
+        return web.json_response(answer)
