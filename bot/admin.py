@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
+from bot.core.actors import Actor
 from bot.core.errors import Refusal
 from bot.core.i18n import __
+from bot.models import Models
 from bot.quotas import QuotaLine, Quotas, utc_today
 from storage.audit import AuditRepository
 from storage.usage import UsageRepository
@@ -40,12 +42,14 @@ class Administration:
         usage: UsageRepository,
         audit: AuditRepository,
         quotas: Quotas,
+        models: Models,
     ) -> None:
         self._admins = settings.ADMIN_IDS
         self._users = users
         self._usage = usage
         self._audit = audit
         self._quotas = quotas
+        self._models = models
         self._banned: set[int] = set()
 
     async def load(self) -> None:
@@ -61,6 +65,19 @@ class Administration:
     def require_admin(self, user_id: int) -> None:
         if not self.is_admin(user_id):
             raise ADMINS_ONLY
+
+    def admin_id(self, actor: Actor) -> int:
+        """The admin behind a command, or ADMINS_ONLY. A message sent on behalf of a chat (an anonymous group admin)
+        is nobody's admin command: the bot cannot tell who sent it."""
+        if actor.is_chat or not self.is_admin(actor.id):
+            raise ADMINS_ONLY
+        return actor.id
+
+    async def set_models(self, admin_id: int, kind: str, models: list[str]) -> None:
+        """A kind's model list, checked against the gateway's catalog, in use at once, kept across restarts."""
+        self.require_admin(admin_id)
+        await self._models.set_list(kind, models, admin_id)
+        await self._audit.record(admin_id, "setmodel", 0, f"{kind}={','.join(models)}")
 
     async def set_quota(self, admin_id: int, target: int, kinds: Sequence[str], limit: int) -> None:
         self.require_admin(admin_id)

@@ -9,17 +9,21 @@ import logging
 
 from aiogram.exceptions import TelegramUnauthorizedError
 
+from bot.clients.claude import is_claude
 from bot.clients.http import build_http_client, response_ceiling
 from bot.config import ConfigError, Settings
 from bot.core.logs import configure_logging
 from bot.media.audio import find_ffmpeg
-from bot.startup import check_gateway, forget_webhook, reach_telegram, stopped_by_signals
+from bot.startup import forget_webhook, reach_telegram, stopped_by_signals
 from bot.telegram.menus import register_menus
 from bot.telegram.middlewares import RunningUpdates
 from bot.telegram.webhook import serve_webhook
-from bot.wiring import build_bot, build_dispatcher, build_services, open_database
+from bot.wiring import Services, build_bot, build_dispatcher, build_services, open_database
 
 log = logging.getLogger(__name__)
+
+# Seconds the start-up waits for the gateway's catalog once everything else is ready.
+CATALOG_WAIT = 3.0
 
 
 async def run(settings: Settings) -> None:
@@ -45,13 +49,18 @@ async def run(settings: Settings) -> None:
         running = RunningUpdates()
         dispatcher = build_dispatcher(services, running)
         warming = asyncio.create_task(asyncio.to_thread(services.gateway.warm_up))
-        background.append(asyncio.create_task(check_gateway(http, settings)))
+        # The catalog is read while Telegram is reached, and waited for a moment before serving; a gateway slower
+        # than that is not waited for (each kind uses the first model of its list until the catalog is in).
+        catalog = asyncio.create_task(services.models.refresh())
+        background.append(catalog)
         with stopped_by_signals():  # until polling or the webhook server take the signals over
             await reach_telegram(bot, settings)
             if not settings.WEBHOOK_URL:
                 await forget_webhook(bot)
             await register_menus(bot, settings.ADMIN_IDS)
             await warming
+            await asyncio.wait([catalog], timeout=CATALOG_WAIT)
+        background.append(asyncio.create_task(after_the_catalog(services, catalog)))
         # Everything built so far lives as long as the process (aiogram's and the SDK's models above all). Out
         # of the collector's sight, full collections get cheap, and therefore frequent enough to free the
         # cyclic garbage each turn leaves (HTTP responses) before it piles up.
@@ -74,7 +83,17 @@ async def run(settings: Settings) -> None:
         if services is not None:
             await services.retention.stop()
             await services.tracker.stop()
+            await services.notices.close()
         await bot.session.close()
         await http.aclose()
         await database.close()
         log.info("stopped")
+
+
+async def after_the_catalog(services: Services, catalog: asyncio.Task[bool]) -> None:
+    """Once the catalog is in: admins hear of models in use that shut down within 30 days, and the Claude SDK is
+    imported in the background when a Claude model is on offer."""
+    await catalog
+    await services.models.warn_of_retirements()
+    if any(is_claude(model) for model in services.models.chat_choices()):
+        await services.claude.warm_up()

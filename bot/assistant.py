@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.clients.gateway import Gateway
+from bot.clients.claude import Claude, is_claude
+from bot.clients.gateway import SPEECH_RATE, Gateway
+from bot.clients.gateway_errors import ModelNotServed
 from bot.clients.gateway_results import ChatReply, StreamedReply
 from bot.conversations import ConversationKey, Conversations
 from bot.core.errors import UserFacingError
 from bot.core.i18n import _, __
 from bot.media.audio import VoiceClip, VoiceEncoder
 from bot.media.images import Picture, data_urls, prepare_for_vision
+from bot.models import Models
 
 
 class NothingHeard(UserFacingError):
@@ -56,9 +59,17 @@ class AnswerStream:
 
 class Assistant:
     def __init__(
-        self, gateway: Gateway, conversations: Conversations, encoder: VoiceEncoder, max_pixels: int
+        self,
+        gateway: Gateway,
+        claude: Claude,
+        models: Models,
+        conversations: Conversations,
+        encoder: VoiceEncoder,
+        max_pixels: int,
     ) -> None:
         self._gateway = gateway
+        self._claude = claude
+        self._models = models
         self._conversations = conversations
         self._encoder = encoder
         self._max_pixels = max_pixels
@@ -66,19 +77,36 @@ class Assistant:
     # Each answer is stored in the history as soon as it exists, before it is sent: a message the user sends
     # right after seeing it (/reset, a follow-up) must find the history already complete.
 
-    async def answer_text(self, key: ConversationKey, question: str, speaker: str = "") -> ChatReply:
-        messages = await self._conversations.prompt(key, question, speaker)
-        reply = await self._gateway.chat(messages)
-        await self._conversations.remember(key, question, reply.text, speaker)
-        return reply
+    async def answer_text(
+        self, key: ConversationKey, question: str, speaker: str = "", model: str | None = None
+    ) -> ChatReply:
+        """The chat model's answer (or `model`'s, a person's pick), whole."""
+        written = self.stream_text(key, question, speaker, model)
+        async for _text in written:
+            pass
+        return ChatReply(written.text, written.tokens)
 
-    def stream_text(self, key: ConversationKey, question: str, speaker: str) -> AnswerStream:
-        """The chat model's answer as it is written (see AnswerStream); stored once it is whole."""
+    def stream_text(
+        self, key: ConversationKey, question: str, speaker: str, model: str | None = None
+    ) -> AnswerStream:
+        """The chat model's answer (or `model`'s: a Claude model answers through the Anthropic format) as it is
+        written (see AnswerStream); stored once it is whole."""
         reply = StreamedReply()
 
         async def shown() -> AsyncIterator[str]:
             messages = await self._conversations.prompt(key, question, speaker)
-            async for text in self._gateway.chat_stream(messages, reply):
+            if model is not None and is_claude(model):
+                try:
+                    async for text in self._claude.stream(model, messages, reply):
+                        yield text
+                    return
+                except ModelNotServed:
+                    if reply.text:
+                        raise
+                    # The pick is no longer served: the chat kind's own model answers instead.
+            async for text in self._gateway.chat_stream(
+                messages, reply, None if model and is_claude(model) else model
+            ):
                 yield text
 
         async def remember(text: str) -> None:
@@ -104,13 +132,33 @@ class Assistant:
         return transcript.text
 
     async def answer_spoken(self, key: ConversationKey, question: str, speaker: str, voice: str) -> SpokenAnswer:
-        """The audio model's spoken answer, with the conversation as context, encoded as a voice note."""
+        """A spoken answer, with the conversation as context, encoded as a voice note: from the audio model, or,
+        when no audio model is served, the chat model's words read out by the TTS model."""
+        if self._models.served("audio"):
+            try:
+                return await self._speak_with_audio_model(key, question, speaker, voice)
+            except ModelNotServed:
+                pass  # not one audio model left: a voice note is answered in voice all the same
+        return await self._speak_with_tts(key, question, speaker, voice)
+
+    async def _speak_with_audio_model(
+        self, key: ConversationKey, question: str, speaker: str, voice: str
+    ) -> SpokenAnswer:
         messages = await self._conversations.prompt(key, question, speaker)
         async with self._gateway.speak(messages, voice) as read_answer, self._encoder.admission():
             reply = await read_answer()
             clip = await self._encoder.wav_to_voice(reply.wav)
         await self._conversations.remember(key, question, reply.transcript, speaker)
         return SpokenAnswer(said=reply.transcript, clip=clip, tokens=reply.tokens)
+
+    async def _speak_with_tts(self, key: ConversationKey, question: str, speaker: str, voice: str) -> SpokenAnswer:
+        messages = await self._conversations.prompt(key, question, speaker, spoken=True)
+        reply = await self._gateway.chat(messages)
+        pcm = await self._gateway.speech(reply.text, voice)
+        async with self._encoder.admission():
+            clip = await self._encoder.pcm_to_voice(pcm, SPEECH_RATE)
+        await self._conversations.remember(key, question, reply.text, speaker)
+        return SpokenAnswer(said=reply.text, clip=clip, tokens=reply.tokens)
 
 
 def default_question() -> str:

@@ -7,11 +7,19 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 QUOTA_KINDS = ("chat", "voice", "vision", "edit", "draw", "imagine")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# The kinds of model the bot uses, each with its own preference list (CHAT_MODEL, VISION_MODEL, …).
+MODEL_KINDS = ("chat", "vision", "audio", "transcribe", "image", "tts", "search", "embedding")
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}")
+
+
+def split_models(text: str) -> list[str]:
+    """`a, b,,a` -> [a, b]: a preference list, in order, each model once."""
+    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
 
 
 class Settings(BaseSettings):
@@ -31,11 +39,17 @@ class Settings(BaseSettings):
     ADMIN_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     DATABASE_PATH: Path = Path("data/bot.sqlite3")
 
-    CHAT_MODEL: str = "gpt-4o-mini"
-    VISION_MODEL: str = "gpt-4o"
-    AUDIO_MODEL: str = "gpt-4o-audio-preview"
-    TRANSCRIBE_MODEL: str = "whisper-1"
-    IMAGE_MODEL: str = "gpt-image-1"
+    # Every model setting is a preference list, comma-separated: the first the gateway's catalog lists is used,
+    # the next ones take over when it stops being served. The seed's names come first, then their successors.
+    CHAT_MODEL: str = "gpt-4o-mini,gpt-5-mini"
+    VISION_MODEL: str = "gpt-4o,gpt-5"
+    AUDIO_MODEL: str = "gpt-4o-audio-preview,gpt-audio"
+    TRANSCRIBE_MODEL: str = "whisper-1,gpt-4o-mini-transcribe"
+    IMAGE_MODEL: str = "gpt-image-1,gpt-image-1-mini"
+    TTS_MODEL: str = "gpt-4o-mini-tts,tts-1"
+    SEARCH_MODEL: str = "gpt-4o-mini,gpt-5-mini"
+    EMBEDDING_MODEL: str = "text-embedding-3-small"
+    CHAT_MODELS: str = ""  # more chat models a user may pick with /model
     VOICE: str = "alloy"
 
     QUOTA_CHAT: int = Field(50, ge=-1)
@@ -126,6 +140,17 @@ class Settings(BaseSettings):
             raise ValueError("must start with https:// (Telegram delivers webhooks over HTTPS only)")
         return value
 
+    @field_validator(*(f"{kind.upper()}_MODEL" for kind in MODEL_KINDS), "CHAT_MODELS")
+    @classmethod
+    def _model_list(cls, value: str, info: ValidationInfo) -> str:
+        models = split_models(value)
+        if not models and info.field_name != "CHAT_MODELS":
+            raise ValueError("must name at least one model")
+        for model in models:
+            if not _MODEL_NAME.fullmatch(model):
+                raise ValueError(f"{model[:40]!r} is not a model name")
+        return ",".join(models)
+
     @field_validator("WEBHOOK_SECRET")
     @classmethod
     def _telegram_secret(cls, value: SecretStr) -> SecretStr:
@@ -145,6 +170,10 @@ class Settings(BaseSettings):
     @property
     def max_download_bytes(self) -> int:
         return int(self.MAX_DOWNLOAD_MB * 1024 * 1024)
+
+    def model_list(self, kind: str) -> list[str]:
+        """A kind's preference list as configured (an admin's /setmodel may replace it at run time)."""
+        return split_models(getattr(self, f"{kind.upper()}_MODEL"))
 
     def quota_default(self, kind: str) -> int:
         """The daily limit every user has for `kind` unless an admin changed theirs."""

@@ -18,6 +18,12 @@ class ConversationKey:
     thread_id: int = 0
 
 
+_SPOKEN = (
+    "\nYour answer will be read aloud as a voice message: answer in a few natural spoken sentences, with no "
+    "lists, headings, links or formatting."
+)
+
+
 class Conversations:
     def __init__(self, history: HistoryRepository, system_prompt: str, turns: int) -> None:
         self._history = history
@@ -25,12 +31,18 @@ class Conversations:
         self._entries = turns * 2  # a turn is a question and its answer
 
     async def prompt(
-        self, key: ConversationKey, question: str, speaker: str = "", image_urls: Sequence[str] = ()
+        self,
+        key: ConversationKey,
+        question: str,
+        speaker: str = "",
+        image_urls: Sequence[str] = (),
+        spoken: bool = False,
     ) -> list[dict[str, Any]]:
         """System prompt, the recent history, then the new question (with its images), in the chat-completions
-        shape."""
+        shape. `spoken`: the answer will be read aloud by a TTS model."""
         earlier = await self._history.recent(key.chat_id, key.thread_id, self._entries)
-        messages: list[dict[str, Any]] = [{"role": "system", "content": self._instructions()}]
+        instructions = self._instructions() + (_SPOKEN if spoken else "")
+        messages: list[dict[str, Any]] = [{"role": "system", "content": instructions}]
         messages.extend({"role": entry.role, "content": _spoken_by(entry)} for entry in earlier)
         text = _spoken_by(HistoryEntry("user", question, speaker))
         if image_urls:

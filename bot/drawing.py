@@ -9,6 +9,7 @@ from bot.clients.gateway_results import GeneratedImage
 from bot.core.errors import Refusal
 from bot.core.i18n import _
 from bot.media.images import Picture, editable
+from bot.models import Models
 
 
 def prompt_limit(model: str) -> int:
@@ -21,14 +22,14 @@ def prompt_limit(model: str) -> int:
 
 
 class Drawing:
-    def __init__(self, gateway: Gateway, image_model: str, max_pixels: int) -> None:
+    def __init__(self, gateway: Gateway, models: Models, max_pixels: int) -> None:
         self._gateway = gateway
-        self._image_model = image_model
+        self._models = models
         self._max_pixels = max_pixels
 
     def check_prompt(self, prompt: str) -> None:
         """Refuse, in words and before anything is charged, a description longer than the model takes."""
-        limit = prompt_limit(self._image_model)
+        limit = prompt_limit(self._models.current("image"))
         if len(prompt) > limit:
             raise Refusal(
                 _("That description is {length} characters long; the image model takes at most {limit}.").format(

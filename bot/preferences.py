@@ -1,4 +1,5 @@
-"""Personal settings: what each user may choose (voice, reply modes, language), kept in memory after first use."""
+"""Personal settings: what each user may choose (voice, reply modes, language, chat model), kept in memory after
+first use."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class UserPreferences:
     voice: str
     voice_reply: str
     text_reply: str
+    chat_model: str | None  # picked with /model; None: the chat kind's model in use
 
 
 # Whose settings are kept in memory: the language middleware asks on every update.
@@ -50,6 +52,7 @@ class Preferences:
             voice=stored.voice or self._default_voice,
             voice_reply=stored.voice_reply,
             text_reply=stored.text_reply,
+            chat_model=stored.chat_model,
         )
 
     async def choose(self, user_id: int, setting: str, value: str) -> None:
@@ -58,6 +61,13 @@ class Preferences:
             raise ValueError(f"{setting}={value!r} is not a choice")
         await self._repo.set(user_id, setting, value)
         self._cache.put(user_id, replace(await self._stored(user_id), **{setting: value}))
+
+    async def choose_chat_model(self, user_id: int, model: str | None, allowed: list[str]) -> None:
+        """Store the chat model picked with /model (None: the default again); refuses one not on offer."""
+        if model is not None and model not in allowed:
+            raise ValueError(f"chat model {model!r} is not on offer")
+        await self._repo.set(user_id, "chat_model", model)
+        self._cache.put(user_id, replace(await self._stored(user_id), chat_model=model))
 
     async def _stored(self, user_id: int) -> StoredPreferences:
         stored = self._cache.get(user_id)

@@ -1,6 +1,6 @@
-"""Reaching the outside at start-up: Telegram is waited for (a bot under a service manager comes up when the
-network does), a rejected token stops the process, an unreachable gateway is said in one line, a webhook left
-from polling's way is removed, and SIGTERM meanwhile stops at once."""
+"""Reaching Telegram at start-up: it is waited for (a bot under a service manager comes up when the network
+does), a rejected token stops the process, a webhook in polling's way is removed, and SIGTERM meanwhile stops at
+once. (The gateway is reached by reading its model catalog, see bot/models.py: one line when it cannot be.)"""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import signal
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import httpx
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
@@ -21,7 +20,6 @@ log = logging.getLogger(__name__)
 
 _FIRST_WAIT = 1.0
 _LONGEST_WAIT = 60.0
-_GATEWAY_CHECK_TIMEOUT = 10.0
 
 
 def host_of(url: str) -> str:
@@ -47,26 +45,6 @@ async def reach_telegram(bot: Bot, settings: Settings) -> None:
             )
         await asyncio.sleep(wait)
         wait = min(wait * 2, _LONGEST_WAIT)
-
-
-async def check_gateway(http: httpx.AsyncClient, settings: Settings) -> None:
-    """One line at start-up when the gateway cannot be reached or refuses the key; the bot runs regardless (its
-    users get apologies until the gateway is back)."""
-    host = host_of(settings.API_BASE_URL)
-    headers = {"Authorization": f"Bearer {settings.API_KEY.get_secret_value()}"}
-    try:
-        async with asyncio.timeout(_GATEWAY_CHECK_TIMEOUT):
-            response = await http.get(settings.API_BASE_URL + "/models", headers=headers)
-            await response.aclose()
-    except (httpx.HTTPError, TimeoutError) as error:
-        log.warning(
-            "cannot reach the gateway at %s (API_BASE_URL): %s; requests get an apology until it answers",
-            host,
-            type(error).__name__,
-        )
-        return
-    if response.status_code in (401, 403):
-        log.error("the gateway at %s rejected API_KEY (HTTP %s)", host, response.status_code)
 
 
 @contextlib.contextmanager

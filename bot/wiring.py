@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,6 +19,8 @@ from aiogram.enums import ParseMode
 
 from bot.admin import Administration
 from bot.assistant import Assistant
+from bot.clients.catalog import read_catalog
+from bot.clients.claude import Claude
 from bot.clients.gateway import Gateway
 from bot.clients.midjourney import Midjourney
 from bot.config import ConfigError, Settings
@@ -29,9 +32,11 @@ from bot.media.recordings import RecordingMeter
 from bot.midjourney.jobs import MidjourneyJobs
 from bot.midjourney.tracker import MidjourneyTracker
 from bot.midjourney.view import TelegramTaskView
+from bot.models import Models
 from bot.preferences import Preferences
 from bot.quotas import Quotas
 from bot.retention import Retention
+from bot.telegram.admin_notices import AdminNotices
 from bot.telegram.albums import AlbumCollector
 from bot.telegram.identity import Identify
 from bot.telegram.language import ActorLanguage
@@ -44,6 +49,7 @@ from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
 from storage.audit import AuditRepository
 from storage.midjourney import MidjourneyRepository
+from storage.models import ModelListsRepository
 from storage.preferences import PreferencesRepository
 
 log = logging.getLogger(__name__)
@@ -72,6 +78,9 @@ class Services:
 
     by_name: dict[str, Any]
     gateway: Gateway
+    claude: Claude
+    models: Models
+    notices: AdminNotices
     tracker: MidjourneyTracker
     retention: Retention
 
@@ -92,24 +101,31 @@ async def build_services(
     # ffmpeg is CPU-bound: encoding answers and measuring recordings share one bound.
     parallel = encoder_parallelism(settings.MAX_PARALLEL_ENCODES)
     ffmpeg_slots = asyncio.Semaphore(parallel)
-    gateway = Gateway(settings, http, gateway_slots)
+    models = Models(settings, ModelListsRepository(database), partial(read_catalog, http, settings))
+    await models.load_lists()
+    gateway = Gateway(settings, http, gateway_slots, models)
+    claude = Claude(settings, http, gateway_slots)
     midjourney = Midjourney(settings, http, gateway_slots)
     mj_tasks = MidjourneyRepository(database)
     tracker = MidjourneyTracker(midjourney, mj_tasks, TelegramTaskView(bot), settings)
     audit = AuditRepository(database)
-    admin = Administration(settings, users, usage, audit, quotas)
+    admin = Administration(settings, users, usage, audit, quotas, models)
     await admin.load()
     inflight = InFlight()
     encoder = VoiceEncoder(ffmpeg, ffmpeg_slots, parallel)
+    preferences = Preferences(PreferencesRepository(database), settings.VOICE)
+    notices = AdminNotices(bot, settings.ADMIN_IDS, preferences)
+    models.notices = notices
     by_name = {
         "settings": settings,
-        "preferences": Preferences(PreferencesRepository(database), settings.VOICE),
+        "preferences": preferences,
+        "models": models,
         "users": users,
         "admin": admin,
         "quotas": quotas,
         "conversations": conversations,
-        "assistant": Assistant(gateway, conversations, encoder, settings.MAX_IMAGE_PIXELS),
-        "drawing": Drawing(gateway, settings.IMAGE_MODEL, settings.MAX_IMAGE_PIXELS),
+        "assistant": Assistant(gateway, claude, models, conversations, encoder, settings.MAX_IMAGE_PIXELS),
+        "drawing": Drawing(gateway, models, settings.MAX_IMAGE_PIXELS),
         "recordings": RecordingIntake(bot, RecordingMeter(ffmpeg, ffmpeg_slots), settings.MAX_VOICE_SECONDS),
         "tracker": tracker,
         "jobs": MidjourneyJobs(midjourney, mj_tasks, tracker),
@@ -117,7 +133,7 @@ async def build_services(
     }
     by_name["turns"] = TelegramTurns(Turns(quotas, inflight), bot)
     retention = Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS)
-    return Services(by_name, gateway, tracker, retention)
+    return Services(by_name, gateway, claude, models, notices, tracker, retention)
 
 
 def build_dispatcher(services: Services, running: RunningUpdates) -> Dispatcher:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, chat, commands, drawing, errors, fallback, midjourney, photos, settings, voice
+from handlers import admin, chat, commands, drawing, errors, fallback, midjourney, models, photos, settings, voice
 
 
 def build_routers() -> list[Router]:
@@ -13,6 +13,7 @@ def build_routers() -> list[Router]:
         errors.build_router(),
         commands.build_router(),
         admin.build_router(),
+        models.build_router(),
         settings.build_router(),
         drawing.build_router(),
         midjourney.build_router(),

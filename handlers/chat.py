@@ -12,6 +12,7 @@ from bot.assistant import Assistant
 from bot.config import Settings
 from bot.core.actors import Actor
 from bot.core.i18n import _, __
+from bot.models import Models
 from bot.preferences import Preferences
 from bot.telegram.context import conversation_key, speaker_name
 from bot.telegram.filters import AddressedToBot
@@ -75,18 +76,21 @@ async def text_turn(
     actor: Actor,
     turns: TelegramTurns,
     assistant: Assistant,
+    preferences: Preferences,
+    models: Models,
     settings: Settings,
     question: str,
 ) -> None:
     key, speaker = conversation_key(message), speaker_name(message)
+    model = models.chat_model_for((await preferences.of(actor.id)).chat_model)  # a pick made with /model
     async with turns.run(actor, TEXT_TURN, message) as turn:
         if not settings.STREAM_ANSWERS:
-            reply = await assistant.answer_text(key, question, speaker)
+            reply = await assistant.answer_text(key, question, speaker, model)
             turn.answering()
             await answer_text(message, reply.text)
             turn.tokens = reply.tokens
             return
-        written = assistant.stream_text(key, question, speaker)
+        written = assistant.stream_text(key, question, speaker, model)
         async with LiveAnswer(message, bot) as live:
             async for text in written:
                 live.update(text)

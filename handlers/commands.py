@@ -28,6 +28,7 @@ GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
 /quota — what you have used today
 /cancel — stop the request I'm working on
 /settings — reply voice, and whether I answer in voice or text
+/model — which AI model answers you
 /lang — English or 中文
 /help — this guide
 

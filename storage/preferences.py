@@ -1,4 +1,4 @@
-"""Each user's own settings: language, reply voice, and how voice notes and texts are answered."""
+"""Each user's own settings: language, reply voice, how voice notes and texts are answered, the chat model."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from storage.database import Database
 
-_COLUMNS = ("language", "voice", "voice_reply", "text_reply")
+_COLUMNS = ("language", "voice", "voice_reply", "text_reply", "chat_model")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +15,7 @@ class StoredPreferences:
     voice: str | None = None  # None: the bot's default voice
     voice_reply: str = "voice"  # voice, text or both
     text_reply: str = "text"  # text or voice
+    chat_model: str | None = None  # None: the chat kind's model in use
 
 
 class PreferencesRepository:
@@ -23,7 +24,8 @@ class PreferencesRepository:
 
     async def of(self, user_id: int) -> StoredPreferences:
         row = await self._db.fetch_one(
-            "SELECT language, voice, voice_reply, text_reply FROM user_settings WHERE user_id = ?", (user_id,)
+            "SELECT language, voice, voice_reply, text_reply, chat_model FROM user_settings WHERE user_id = ?",
+            (user_id,),
         )
         return StoredPreferences(*row) if row else StoredPreferences()
 

@@ -7,20 +7,20 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import openai
 
 from bot.clients.gateway_errors import (
+    Attempt,
     GatewayAnswerTooLarge,
     GatewayBadAnswer,
     GatewayError,
     GatewayRefused,
-    GatewayTimeout,
     GatewayUnavailable,
-    status_error,
+    ModelNotServed,
+    translated,
 )
 from bot.clients.gateway_results import (
     ChatReply,
@@ -37,7 +37,7 @@ from bot.clients.gateway_results import (
     valid_text,
     whole_characters,
 )
-from bot.clients.http import TRANSPORT_TIMEOUT, DownloadFailed, DownloadTooLarge, ResponseTooLarge, download
+from bot.clients.http import TRANSPORT_TIMEOUT, DownloadFailed, DownloadTooLarge, download
 from bot.config import Settings
 from bot.core.errors import Refusal
 from bot.media.images import Picture, PictureTooLarge, check_picture, sniff_mime
@@ -48,15 +48,34 @@ T = TypeVar("T")
 
 
 ChatMessages = Sequence[dict[str, Any]]
+# Speech as OpenAI's TTS sends it with response_format "pcm": 16-bit little-endian mono at 24 kHz.
+SPEECH_RATE = 24000
+# The most text one speech request takes (OpenAI's documented limit).
+SPEECH_INPUT_LIMIT = 4096
+
+
+class ModelChoice(Protocol):
+    """Which model serves a kind of work, and what to use when the gateway says it is not served."""
+
+    def current(self, kind: str) -> str: ...
+
+    async def failed(self, kind: str, model: str) -> str | None: ...
 
 
 class Gateway:
-    """The gateway's OpenAI-format endpoints through the openai SDK on the process's shared httpx client."""
+    """The gateway's OpenAI-format endpoints through the openai SDK on the process's shared httpx client.
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, slots: asyncio.Semaphore) -> None:
+    Every call names a kind of work (chat, audio, …); its model is the one `models` has in use. A "model not
+    served" answer moves the kind to its next model and the call is made once more with it.
+    """
+
+    def __init__(
+        self, settings: Settings, http: httpx.AsyncClient, slots: asyncio.Semaphore, models: ModelChoice
+    ) -> None:
         self._settings = settings
         self._http = http
         self._slots = slots  # shared with the Midjourney client: a bound on all gateway calls at once
+        self._models = models
         self._client = openai.AsyncOpenAI(
             api_key=settings.API_KEY.get_secret_value(),
             base_url=settings.API_BASE_URL,
@@ -70,7 +89,27 @@ class Gateway:
     def warm_up(self) -> None:
         """Blocking: the SDK imports its resource modules on first use (a quarter of a second of CPU); pay that
         at start-up, not in the first user's turn with the event loop stalled."""
-        _ = (self._client.audio.transcriptions, self._client.chat.completions, self._images.images)
+        _ = (
+            self._client.audio.transcriptions,
+            self._client.audio.speech,
+            self._client.chat.completions,
+            self._images.images,
+        )
+
+    async def _on_model(self, kind: str, run: Callable[[str], Awaitable[T]], preferred: str | None = None) -> T:
+        """Run with the kind's model (or a `preferred` one, a person's pick); when it is not served, once more with
+        the model that takes over (the kind's own, for a person's pick)."""
+        model = preferred or self._models.current(kind)
+        try:
+            return await run(model)
+        except ModelNotServed:
+            if preferred is not None and preferred != self._models.current(kind):
+                replacement: str | None = self._models.current(kind)
+            else:
+                replacement = await self._models.failed(kind, model)
+            if replacement is None:
+                raise
+            return await run(replacement)
 
     async def transcribe(self, audio: bytes, filename: str, content_type: str) -> Transcript:
         """Speech to text; the file goes up as it came (Whisper reads ogg/opus, mp3, m4a, mp4 itself)."""
@@ -81,24 +120,25 @@ class Gateway:
                 raise GatewayBadAnswer("transcription without text")
             return Transcript(text=text.strip())
 
-        return await self._guarded(
+        return await self._on_model(
             "transcribe",
-            self._settings.VOICE_TIMEOUT,
-            lambda: self._client.audio.transcriptions.with_raw_response.create(
-                model=self._settings.TRANSCRIBE_MODEL,
-                file=(filename, audio, content_type),
-                timeout=TRANSPORT_TIMEOUT,
+            lambda model: self._guarded(
+                "transcribe",
+                self._settings.VOICE_TIMEOUT,
+                lambda: self._client.audio.transcriptions.with_raw_response.create(
+                    model=model, file=(filename, audio, content_type), timeout=TRANSPORT_TIMEOUT
+                ),
+                read,
             ),
-            read,
         )
 
-    async def chat(self, messages: ChatMessages) -> ChatReply:
-        """A text answer from the chat model."""
-        return await self._complete("chat", self._settings.CHAT_MODEL, messages)
+    async def chat(self, messages: ChatMessages, model: str | None = None) -> ChatReply:
+        """A text answer from the chat model (or `model`, a person's pick)."""
+        return await self._on_model("chat", lambda chosen: self._complete("chat", chosen, messages), model)
 
     async def look(self, messages: ChatMessages) -> ChatReply:
         """A text answer from the vision model; the last message carries the image(s) as data URLs."""
-        return await self._complete("look", self._settings.VISION_MODEL, messages)
+        return await self._on_model("vision", lambda model: self._complete("look", model, messages))
 
     async def _complete(self, operation: str, model: str, messages: ChatMessages) -> ChatReply:
         def read(completion: Any) -> ChatReply:
@@ -121,21 +161,28 @@ class Gateway:
             read,
         )
 
-    async def chat_stream(self, messages: ChatMessages, into: StreamedReply) -> AsyncIterator[str]:
-        """The chat model's answer as it is written: yields the text so far after each piece; `into` holds the
-        whole text and the tokens once the iteration ends."""
+    async def chat_stream(
+        self, messages: ChatMessages, into: StreamedReply, model: str | None = None
+    ) -> AsyncIterator[str]:
+        """The chat model's answer (or `model`'s, a person's pick) as it is written: yields the text so far after
+        each piece; `into` holds the whole text and the tokens once the iteration ends. A model not served is
+        known before the first piece, so the model that takes over can still answer."""
         deadline = asyncio.get_running_loop().time() + self._settings.CHAT_TIMEOUT
-        async with self._translated("chat", None) as attempt:
-            # Each wait has the deadline, rather than one timeout around the whole loop: a timeout must not
-            # span the yields, where the caller's own work runs.
-            async with asyncio.timeout_at(deadline), self._slots:
-                raw = await self._client.chat.completions.with_raw_response.create(
-                    model=self._settings.CHAT_MODEL,
+
+        async def open_stream(chosen: str) -> Any:
+            async with translated("chat", None), asyncio.timeout_at(deadline), self._slots:
+                return await self._client.chat.completions.with_raw_response.create(
+                    model=chosen,
                     messages=list(messages),  # type: ignore[arg-type]
                     stream=True,
                     stream_options={"include_usage": True},
                     timeout=TRANSPORT_TIMEOUT,
                 )
+
+        raw = await self._on_model("chat", open_stream, model)
+        async with translated("chat", None) as attempt:
+            # Each wait has the deadline, rather than one timeout around the whole loop: a timeout must not
+            # span the yields, where the caller's own work runs.
             attempt.request_id = raw.headers.get("x-request-id") or "-"
             stream = raw.parse()
             chunks = stream.__aiter__()
@@ -169,20 +216,26 @@ class Gateway:
         to encode it keeps memory flat when hundreds of answers arrive at once: they wait in socket buffers,
         not in the heap.
         """
-        manager = self._client.chat.completions.with_streaming_response.create(
-            model=self._settings.AUDIO_MODEL,
-            modalities=["text", "audio"],
-            audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
-            messages=list(messages),  # type: ignore[arg-type]
-            timeout=TRANSPORT_TIMEOUT,
-        )
-        async with self._translated("speak", self._settings.VOICE_TIMEOUT) as attempt:
-            async with self._slots:
-                response = await manager.__aenter__()
-            attempt.request_id = response.headers.get("x-request-id") or "-"
+        attempt = Attempt()
+
+        async def open_answer(model: str) -> tuple[Any, Any]:
+            manager = self._client.chat.completions.with_streaming_response.create(
+                model=model,
+                modalities=["text", "audio"],
+                audio={"voice": voice or self._settings.VOICE, "format": "wav"},  # type: ignore[typeddict-item]
+                messages=list(messages),  # type: ignore[arg-type]
+                timeout=TRANSPORT_TIMEOUT,
+            )
+            async with translated("speak", self._settings.VOICE_TIMEOUT) as opening:
+                async with self._slots:
+                    response = await manager.__aenter__()
+                attempt.request_id = opening.request_id = response.headers.get("x-request-id") or "-"
+            return manager, response
+
+        manager, response = await self._on_model("audio", open_answer)
 
         async def read_answer() -> SpokenReply:
-            async with self._translated("speak", self._settings.VOICE_TIMEOUT, attempt.request_id):
+            async with translated("speak", self._settings.VOICE_TIMEOUT, attempt.request_id):
                 return read_speech(await response.parse())
 
         try:
@@ -196,36 +249,56 @@ class Gateway:
             response = None
             gc.collect(1)
 
+    async def speech(self, text: str, voice: str | None = None) -> bytes:
+        """The text spoken by the TTS model, as raw PCM (SPEECH_RATE, mono, 16-bit): encoded by the bot like any
+        other spoken answer. Text beyond what one request takes is not spoken (the caption still shows it)."""
+
+        async def run(model: str) -> bytes:
+            async with translated("speech", self._settings.VOICE_TIMEOUT) as attempt:
+                async with self._slots:
+                    raw = await self._client.audio.speech.with_raw_response.create(
+                        model=model,
+                        voice=voice or self._settings.VOICE,  # type: ignore[arg-type]
+                        input=text[:SPEECH_INPUT_LIMIT],
+                        response_format="pcm",
+                        timeout=TRANSPORT_TIMEOUT,
+                    )
+                attempt.request_id = raw.headers.get("x-request-id") or "-"
+                pcm = raw.http_response.content  # read with the answer: it was not streamed
+            if len(pcm) < 2:
+                raise GatewayBadAnswer("speech without audio")
+            return pcm
+
+        return await self._on_model("tts", run)
+
     async def draw(self, prompt: str) -> GeneratedImage:
-        """A new picture from IMAGE_MODEL."""
-        return await self._image(
-            "draw",
-            lambda: self._images.images.with_raw_response.generate(
-                model=self._settings.IMAGE_MODEL,
-                prompt=prompt,
-                n=1,
-                timeout=TRANSPORT_TIMEOUT,
-                **self._b64_option(),
+        """A new picture from the image model."""
+        return await self._on_model(
+            "image",
+            lambda model: self._image(
+                "draw",
+                lambda: self._images.images.with_raw_response.generate(
+                    model=model, prompt=prompt, n=1, timeout=TRANSPORT_TIMEOUT, **_b64_option(model)
+                ),
             ),
         )
 
     async def edit(self, pictures: Sequence[Picture], prompt: str) -> GeneratedImage:
-        """IMAGE_MODEL's change of one or more pictures (several go up as an array)."""
+        """The image model's change of one or more pictures (several go up as an array)."""
         files = [(picture.filename, picture.data, picture.mime) for picture in pictures]
-        return await self._image(
-            "edit",
-            lambda: self._images.images.with_raw_response.edit(
-                model=self._settings.IMAGE_MODEL,
-                image=files if len(files) > 1 else files[0],
-                prompt=prompt,
-                timeout=TRANSPORT_TIMEOUT,
-                **self._b64_option(),
+        return await self._on_model(
+            "image",
+            lambda model: self._image(
+                "edit",
+                lambda: self._images.images.with_raw_response.edit(
+                    model=model,
+                    image=files if len(files) > 1 else files[0],
+                    prompt=prompt,
+                    timeout=TRANSPORT_TIMEOUT,
+                    **_b64_option(model),
+                ),
             ),
         )
-
-    def _b64_option(self) -> dict[str, str]:
-        # GPT image models always answer in base64 and reject the parameter; DALL-E needs it asked for.
-        return {} if self._settings.IMAGE_MODEL.startswith("gpt-image") else {"response_format": "b64_json"}
 
     async def _image(self, operation: str, send: Callable[[], Awaitable[Any]]) -> GeneratedImage:
         # The answer can hold megabytes of base64: it is parsed and decoded in a worker thread.
@@ -277,7 +350,7 @@ class Gateway:
     ) -> T:
         """Send one request (retries included) under an overall deadline and read its answer (in a worker thread
         when it may be megabytes of JSON)."""
-        async with self._translated(operation, deadline) as attempt:
+        async with translated(operation, deadline) as attempt:
             async with self._slots:  # waiting for a free slot counts against the deadline too
                 raw = await send()
             attempt.request_id = raw.headers.get("x-request-id") or "-"
@@ -285,49 +358,7 @@ class Gateway:
                 return await asyncio.to_thread(lambda: read(raw.parse()))
             return read(raw.parse())
 
-    @contextlib.asynccontextmanager
-    async def _translated(
-        self, operation: str, deadline: float | None, request_id: str = "-"
-    ) -> AsyncIterator[_Attempt]:
-        """The block under a deadline (None: the block keeps its own), its failures turned into GatewayErrors.
 
-        Each failure is logged once here, with the status and the gateway's request id only: upstream bodies can
-        echo prompts or keys and never go to the log or the user.
-        """
-        attempt = _Attempt(request_id)
-        try:
-            async with asyncio.timeout(deadline):
-                yield attempt
-        except GatewayError as error:
-            log.warning("gateway %s failed: %s request_id=%s", operation, error, attempt.request_id)
-            raise
-        except (TimeoutError, openai.APITimeoutError):
-            log.warning("gateway %s timed out", operation)
-            raise GatewayTimeout(operation) from None
-        except openai.APIStatusError as error:
-            log.warning(
-                "gateway %s failed: status=%s request_id=%s", operation, error.status_code, error.request_id or "-"
-            )
-            raise status_error(operation, error) from None
-        except (openai.APIConnectionError, httpx.TransportError) as error:
-            if isinstance(error, ResponseTooLarge) or isinstance(error.__cause__, ResponseTooLarge):
-                log.warning("gateway %s failed: the answer was larger than the process reads", operation)
-                raise GatewayAnswerTooLarge(operation) from None
-            log.warning("gateway %s failed: cannot connect", operation)
-            raise GatewayUnavailable(operation) from None
-        except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
-            # Malformed JSON, or a shape the SDK could not read.
-            log.warning(
-                "gateway %s failed: unreadable answer (%s) request_id=%s",
-                operation,
-                type(error).__name__,
-                attempt.request_id,
-            )
-            raise GatewayBadAnswer(operation) from None
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """What a call has learned so far, for its log line."""
-
-    request_id: str = "-"
+def _b64_option(model: str) -> dict[str, str]:
+    # GPT image models always answer in base64 and reject the parameter; DALL-E needs it asked for.
+    return {} if model.startswith("gpt-image") else {"response_format": "b64_json"}

@@ -28,6 +28,9 @@ _READ_BUFFER = 16 * 1024
 RESPONSE_CEILING_FLOOR = 64 * 1024 * 1024
 # Redirects a download may follow (a CDN link, a signed URL): enough for a real one, not a loop.
 MAX_REDIRECTS = 3
+# How much of an error answer is read to tell a "model not served" (they are a few hundred bytes).
+_ERROR_PEEK = 64 * 1024
+_NOT_SERVED_SIGNS = ("model_not_found", "无可用渠道", "no available channel")
 
 
 def response_ceiling(max_download_bytes: int) -> int:
@@ -75,6 +78,8 @@ class _CappedTransport(httpx.AsyncBaseTransport):
             raise ResponseTooLarge(f"response of {declared} bytes", request=request)
         assert isinstance(response.stream, httpx.AsyncByteStream)
         response.stream = _CappedStream(response.stream, self._ceiling, request)
+        if response.status_code in (404, 503) and (declared or 0) <= _ERROR_PEEK:
+            await _mark_not_served(response)
         return response
 
     async def aclose(self) -> None:
@@ -97,6 +102,16 @@ class _CappedStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+async def _mark_not_served(response: httpx.Response) -> None:
+    """new-api answers a model it cannot route with a 503 (or 404), which the SDKs would retry with back-off; it
+    will not change within seconds, and the next model of the list should answer instead. Such an answer is
+    marked with the header both SDKs obey, so that it is not retried."""
+    body = await response.aread()
+    said = body[:_ERROR_PEEK].decode("utf-8", "replace").lower()
+    if any(sign in said for sign in _NOT_SERVED_SIGNS):
+        response.headers["x-should-retry"] = "false"
 
 
 def _declared_length(response: httpx.Response) -> int | None:

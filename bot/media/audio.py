@@ -182,3 +182,13 @@ class VoiceEncoder:
         pcm = read_wav(wav)
         async with self._slots:
             return await asyncio.to_thread(encode_voice, pcm)
+
+    async def pcm_to_voice(self, pcm: bytes, rate: int, channels: int = 1, width: int = 2) -> VoiceClip:
+        """Raw little-endian PCM (as a TTS model answers) to a voice message."""
+        frame = channels * width
+        whole = len(pcm) - len(pcm) % frame
+        if whole == 0:
+            raise AudioError("speech without samples")
+        audio = PcmAudio(data=memoryview(pcm)[:whole], sample_rate=rate, channels=channels, sample_width=width)
+        async with self._slots:
+            return await asyncio.to_thread(encode_voice, audio)

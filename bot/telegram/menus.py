@@ -23,6 +23,7 @@ def user_commands() -> list[BotCommand]:
         BotCommand(command="seed", description=_("Seed of a Midjourney picture (reply)")),
         BotCommand(command="quota", description=_("Your use today")),
         BotCommand(command="settings", description=_("Voice and reply mode")),
+        BotCommand(command="model", description=_("Which model answers you")),
         BotCommand(command="lang", description=_("Language: English or 中文")),
         BotCommand(command="reset", description=_("Forget our conversation")),
         BotCommand(command="cancel", description=_("Stop the request in progress")),
@@ -36,6 +37,8 @@ def admin_commands() -> list[BotCommand]:
         BotCommand(command="ban", description=_("<user_id>: no service")),
         BotCommand(command="unban", description=_("<user_id>: service again")),
         BotCommand(command="stats", description=_("Users, uses and tokens")),
+        BotCommand(command="models", description=_("Models in use and their lists")),
+        BotCommand(command="setmodel", description=_("<kind> <model,…>: a kind's models")),
     ]
 
 

@@ -6,12 +6,15 @@ from pathlib import Path
 import pytest
 
 from bot.admin import Administration
+from bot.clients.catalog import Catalog, CatalogUnavailable
 from bot.config import Settings
 from bot.core.errors import Refusal
+from bot.models import Models
 from bot.quotas import Quotas
 from handlers.admin import SETQUOTA_USAGE, parse_setquota, parse_target, parse_user_id
 from storage import Database, UsageRepository, UserRepository
 from storage.audit import AuditRepository
+from storage.models import ModelListsRepository
 
 ALL = ["chat", "voice", "vision", "edit", "draw", "imagine"]
 
@@ -67,13 +70,18 @@ def test_targets_and_user_ids() -> None:
     assert parse_user_id("0001") is None and parse_user_id("1") == 1
 
 
+async def _no_catalog() -> Catalog:
+    raise CatalogUnavailable("not needed here")
+
+
 @pytest.fixture
 async def administration(tmp_path: Path) -> AsyncIterator[tuple[Administration, Database]]:
     database = await Database.open(tmp_path / "admin.sqlite3")
     settings = Settings(BOT_TOKEN="1:x", API_KEY="k", ADMIN_IDS="1")
     usage = UsageRepository(database)
+    models = Models(settings, ModelListsRepository(database), _no_catalog)
     admin = Administration(
-        settings, UserRepository(database), usage, AuditRepository(database), Quotas(usage, settings)
+        settings, UserRepository(database), usage, AuditRepository(database), Quotas(usage, settings), models
     )
     await admin.load()
     yield admin, database

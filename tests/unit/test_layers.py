@@ -25,6 +25,7 @@ SERVICES = (
     "conversations",
     "drawing",
     "inflight",
+    "models",
     "preferences",
     "quotas",
     "retention",
