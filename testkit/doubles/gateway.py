@@ -22,6 +22,7 @@ from aiohttp import BodyPartReader, web
 from multidict import CIMultiDict
 
 from ..media import decode_with_ffmpeg, image_size, make_jpeg, make_pcm16, make_png, make_wav, make_webp
+from .meaning import bag_of_words_vector
 from .openai_spec import OpenAISpec
 
 API_PREFIX = "/v1"
@@ -74,6 +75,7 @@ MODEL_NOT_FOUND = "model_not_found"
 
 # The Anthropic Messages route: it keeps its whole path (it is not an OpenAI route under /v1), so tests name it so.
 MESSAGES_PATH = "/v1/messages"
+RESPONSES_PATH = "/responses"  # the Responses API (web search), an OpenAI route served by responses.py
 _ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error", 401: "authentication_error", 403: "permission_error", 404: "not_found_error",
     413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 529: "overloaded_error",
@@ -186,6 +188,12 @@ def last_user_text(body: Any) -> str:
     return ""
 
 
+def split_evenly(text: str, pieces: int) -> list[str]:
+    """The text cut into at most `pieces` pieces of about the same length (none for an empty text)."""
+    size = max(1, math.ceil(len(text) / max(1, pieces)))
+    return [text[start : start + size] for start in range(0, len(text), size)]
+
+
 def last_user_text_contains(text: str) -> Predicate:
     """A rule matcher for chat calls whose last user message contains `text`."""
     return lambda call: text in last_user_text(call.json)
@@ -259,15 +267,54 @@ class Rule:
         self._canned: Callable[[GatewayCall], web.Response] | None = None
         self._pace: tuple[int, float] | None = None
         self._image_url: str | None = None
+        self._tool_calls: list[Any] | None = None  # tools.ScriptedToolCall
+        self._search: Any = None  # responses.ScriptedSearch
+
+    def applies(self, call: GatewayCall) -> bool:
+        """Whether this rule answers the call. A rule that calls tools answers the round before the tools' results
+        only: the round that carries them (its last message is a tool message) is answered as usual."""
+        if self.path != call.path or (self.match is not None and not _safe(self.match, call)):
+            return False
+        if self._tool_calls is not None:
+            messages = call.json.get("messages") if isinstance(call.json, dict) else None
+            last = messages[-1] if isinstance(messages, list) and messages else None
+            return not (isinstance(last, dict) and last.get("role") == "tool")
+        return True
 
     def _only_for(self, *paths: str) -> None:
         if self.path not in paths:
             raise ValueError(f"this reply applies to {', '.join(paths)}, not to {self.path}")
 
     def reply_text(self, text: str) -> Rule:
-        """Answer a chat completion, or an Anthropic message, with this text (streamed too, when asked)."""
-        self._only_for("/chat/completions", MESSAGES_PATH)
+        """Answer a chat completion, or an Anthropic message, with this text (streamed too, when asked); on
+        /responses, a plain message with this text and no search."""
+        self._only_for("/chat/completions", MESSAGES_PATH, RESPONSES_PATH)
         self._text = text
+        return self
+
+    def call_tool(self, name: str, arguments: dict[str, Any] | str, *, id: str | None = None) -> Rule:
+        """Answer a chat completion by calling the function `name` (which the request must offer) with these
+        arguments (a dict, sent as JSON; a str is sent as it is, e.g. malformed JSON). See tools.py."""
+        return self.call_tools([(name, arguments, id)])
+
+    def call_tools(self, calls: Sequence[tuple[Any, ...]]) -> Rule:
+        """Answer a chat completion by calling several functions at once: (name, arguments) or
+        (name, arguments, id) each, in this order."""
+        from .tools import scripted_tool_calls
+
+        self._only_for("/chat/completions")
+        self._tool_calls = scripted_tool_calls(calls)
+        return self
+
+    def reply_search(
+        self, text: str, sources: Sequence[tuple[str, str, int, int]] = (), *, query: str | None = None
+    ) -> Rule:
+        """Answer /responses with a web search (of `query`, by default the input's text) and this text, citing
+        each source (url, title, start_index, end_index) over text[start:end]. See responses.py."""
+        from .responses import ScriptedSearch
+
+        self._only_for(RESPONSES_PATH)
+        self._search = ScriptedSearch.of(text, sources, query)
         return self
 
     def reply_audio(
@@ -387,6 +434,12 @@ class GatewayDouble:
         from .anthropic import AnthropicMessages  # it builds on this module, so it is imported once this one is
 
         self.anthropic = AnthropicMessages(self)  # POST /v1/messages
+        from .responses import ResponsesAPI
+        from .tools import ChatTools
+
+        self.tools = ChatTools(self)  # tool calls, their results and structured output on /chat/completions
+        self.searches: list[str] = []  # the query of every web search /responses made, in order
+        self.responses = ResponsesAPI(self)  # POST /v1/responses
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -441,12 +494,25 @@ class GatewayDouble:
         return rule
 
     def reset_rules(self) -> None:
-        """Forget the scripted rules, and bring the catalog and the unroutable models back to their defaults (the
-        e2e suite calls this after every test, since one double serves them all)."""
+        """Forget the scripted rules and the searches made, and bring the catalog and the unroutable models back to
+        their defaults (the e2e suite calls this after every test, since one double serves them all)."""
         self._rules.clear()
+        self.searches.clear()
         self.catalog.clear()
         self.catalog.update(dict.fromkeys(DEFAULT_CATALOG))
         self.unroutable.clear()
+
+    def add_route(
+        self,
+        path: str,
+        content_type: str,
+        check: Callable[[GatewayCall], Awaitable[list[str]]],
+        answer: Callable[[web.Request, GatewayCall, Rule | None], Awaitable[web.StreamResponse]],
+    ) -> None:
+        """Serve POST /v1{path} as the built-in OpenAI routes are served: checked against the spec, routed by
+        its model, then `check` (problems the spec cannot see), scripted, and `answer` (before start())."""
+        self._endpoints[path] = _Endpoint(content_type, check, answer)
+        self.app.router.add_post(API_PREFIX + path, self._handle)
 
     def serves(self, model: str) -> bool:
         """Whether a call naming this model reaches a channel: the catalog lists it and it is not unroutable."""
@@ -522,11 +588,7 @@ class GatewayDouble:
         Routes added by other modules call this to get the same scripting as the built-in ones.
         """
         rule = next(
-            (
-                rule
-                for rule in self._rules
-                if rule.path == call.path and (rule.match is None or _safe(rule.match, call))
-            ),
+            (rule for rule in self._rules if rule.applies(call)),
             None,
         )
         if rule is None:
@@ -571,6 +633,10 @@ class GatewayDouble:
     def _json(self, call: GatewayCall, body: dict[str, Any], status: int = 200) -> web.Response:
         self._check_answer(call, body, status)
         return web.json_response(body, status=status)
+
+    def answer_json(self, call: GatewayCall, body: dict[str, Any], status: int = 200) -> web.Response:
+        """A JSON answer, checked against the spec first (for routes defined in other modules)."""
+        return self._json(call, body, status)
 
     async def _stamp_request_id(self, request: web.Request, response: web.StreamResponse) -> None:
         if _CALL_KEY in request:
@@ -800,9 +866,9 @@ class GatewayDouble:
         body = call.json
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             return ["messages must be a non-empty list"]
+        problems = self.tools.problems(body)  # tool messages without their call, structured output refused...
         if "audio" not in (body.get("modalities") or []):
-            return []
-        problems = []
+            return problems
         audio_format = (body.get("audio") or {}).get("format")
         if audio_format != "wav":
             problems.append(f"{UNSUPPORTED} audio.format {audio_format!r}; it only produces wav")
@@ -825,28 +891,10 @@ class GatewayDouble:
                     audio_tokens += max(1, len(str((part.get("input_audio") or {}).get("data", ""))) // 1000)
         return text_tokens + audio_tokens, audio_tokens
 
-    async def _chat(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
-        body = call.json
-        user_text = last_user_text(body)
+    def chat_usage(self, body: dict[str, Any], text_out: int, audio_out: int = 0) -> dict[str, Any]:
+        """A chat completion's usage: the prompt counted from the request, the completion as given."""
         prompt_tokens, prompt_audio = self._prompt_usage(body["messages"])
-        audio = rule._audio if rule else None
-        if audio is None and "audio" in (body.get("modalities") or []) and not (rule and rule._text is not None):
-            audio = _AudioReply(DEFAULT_AUDIO_SECONDS, None, "normal")
-        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
-        if audio is not None:
-            transcript = audio.transcript if audio.transcript is not None else "spoken: " + user_text
-            wav = make_wav(audio.seconds, AUDIO_RATE, 1, 440.0, audio.header)
-            message["audio"] = {
-                "id": "audio_" + secrets.token_hex(12),
-                "data": base64.b64encode(wav).decode("ascii"),
-                "expires_at": int(time.time()) + 3600,
-                "transcript": transcript,
-            }
-            text_out, audio_out = _tokens(transcript), math.ceil(audio.seconds * 10)
-        else:
-            message["content"] = rule._text if rule and rule._text is not None else "echo: " + user_text
-            text_out, audio_out = _tokens(message["content"]), 0
-        usage = {
+        return {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": text_out + audio_out,
             "total_tokens": prompt_tokens + text_out + audio_out,
@@ -858,30 +906,73 @@ class GatewayDouble:
                 "rejected_prediction_tokens": 0,
             },
         }
-        head = {
+
+    @staticmethod
+    def chat_head(body: dict[str, Any]) -> dict[str, Any]:
+        """What every chat completion (and each of its chunks) starts with."""
+        return {
             "id": "chatcmpl-" + secrets.token_hex(12),
             "created": int(time.time()),
             "model": str(body.get("model", "")),
             "service_tier": "default",
             "system_fingerprint": "fp_gateway_double",
         }
+
+    async def _chat(self, request: web.Request, call: GatewayCall, rule: Rule | None) -> web.StreamResponse:
+        body = call.json
+        if rule is not None and rule._tool_calls is not None:
+            return await self.tools.answer_with_calls(request, call, rule)
+        user_text = last_user_text(body)
+        # The text after tool results, or JSON filling a json_schema; None for a plain echo.
+        default = self.tools.default_text(body)
+        audio = rule._audio if rule else None
+        if audio is None and "audio" in (body.get("modalities") or []) and not (rule and rule._text is not None):
+            audio = _AudioReply(DEFAULT_AUDIO_SECONDS, None, "normal")
+        message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
+        if audio is not None:
+            transcript = audio.transcript
+            if transcript is None:
+                transcript = default if default is not None else "spoken: " + user_text
+            wav = make_wav(audio.seconds, AUDIO_RATE, 1, 440.0, audio.header)
+            message["audio"] = {
+                "id": "audio_" + secrets.token_hex(12),
+                "data": base64.b64encode(wav).decode("ascii"),
+                "expires_at": int(time.time()) + 3600,
+                "transcript": transcript,
+            }
+            text_out, audio_out = _tokens(transcript), math.ceil(audio.seconds * 10)
+        else:
+            if rule and rule._text is not None:
+                message["content"] = rule._text
+            else:
+                message["content"] = default if default is not None else "echo: " + user_text
+            text_out, audio_out = _tokens(message["content"]), 0
+        usage = self.chat_usage(body, text_out, audio_out)
+        head = self.chat_head(body)
         if body.get("stream"):
             if audio is not None:
                 return self.reject(call, [f"{UNSUPPORTED} streamed audio output"])
-            pace = rule._pace if rule else None
-            return await self._stream_chat(request, call, head, message["content"], usage, pace)
+            # Several pieces, so clients really have to join them; a paced rule sends them slowly, like a model.
+            pieces, gap = (rule._pace if rule else None) or (4, 0.0)
+            deltas = [{"role": "assistant", "content": "", "refusal": None}]
+            deltas += [{"content": piece} for piece in split_evenly(message["content"], pieces)]
+            return await self.stream_chat(request, call, head, deltas, "stop", usage, gap)
         choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
         return self._json(call, {**head, "object": "chat.completion", "choices": [choice], "usage": usage})
 
-    async def _stream_chat(
+    async def stream_chat(
         self,
         request: web.Request,
         call: GatewayCall,
         head: dict[str, Any],
-        text: str,
+        deltas: Sequence[dict[str, Any]],
+        finish_reason: str,
         usage: dict[str, Any],
-        pace: tuple[int, float] | None = None,
+        gap: float = 0.0,
     ) -> web.StreamResponse:
+        """A chat completion as the API streams it: a chunk for each delta (the first opens the message, and
+        `gap` seconds pass before each one after the second), one with the finish reason and an empty delta,
+        the usage chunk when stream_options.include_usage asks for it, then [DONE]. Every chunk is checked."""
         include_usage = bool((call.json.get("stream_options") or {}).get("include_usage"))
         headers = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache"}
         response = web.StreamResponse(headers=headers)
@@ -897,15 +988,11 @@ class GatewayDouble:
         def delta(content: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}]
 
-        await send(delta({"role": "assistant", "content": "", "refusal": None}))
-        # Several pieces, so clients really have to join them; a paced rule sends its pieces slowly, like a model.
-        pieces, gap = pace or (4, 0.0)
-        size = max(1, math.ceil(len(text) / pieces))
-        for start in range(0, len(text), size):
-            if gap and start:
+        for number, content in enumerate(deltas):
+            if gap and number > 1:
                 await asyncio.sleep(gap)
-            await send(delta({"content": text[start : start + size]}))
-        await send(delta({}, "stop"))
+            await send(delta(content))
+        await send(delta({}, finish_reason))
         if include_usage:
             await send([], usage=usage)
         await response.write(b"data: [DONE]\n\n")
@@ -1073,14 +1160,8 @@ class GatewayDouble:
         for index, item in enumerate(self._embedding_inputs(body)):
             text = item if isinstance(item, str) else " ".join(str(token) for token in item)
             tokens += _tokens(text) if isinstance(item, str) else len(item)
-            # A unit vector from the text: the same text always gets the same vector, different texts differ.
-            raw = b"".join(
-                hashlib.sha256(text.encode() + block.to_bytes(4, "little")).digest()
-                for block in range(size // 32 + 1)
-            )
-            vector = [(byte - 127.5) for byte in raw[:size]]
-            norm = math.sqrt(sum(value * value for value in vector))
-            vector = [round(value / norm, 6) for value in vector]
+            # A bag of words (meaning.py): texts sharing words are close, texts sharing none are orthogonal.
+            vector = bag_of_words_vector(text, size)
             data.append({"object": "embedding", "index": index, "embedding": vector})
         answer = {
             "object": "list",

@@ -43,6 +43,23 @@ def _admit_null(node: Any) -> None:
             node["anyOf"] = [inner, {"type": "null"}]
 
 
+def _loosen_discriminated(node: Any) -> None:
+    """Read a `oneOf` that names a `discriminator` as `anyOf`.
+
+    OpenAPI picks such a branch by its discriminating property; JSON Schema's oneOf instead demands that exactly
+    one branch match, and some of the document's unions overlap by design (a Responses input message is both an
+    EasyInputMessage and an InputMessage), so a strict oneOf would refuse what the API takes.
+    """
+    if isinstance(node, list):
+        for item in node:
+            _loosen_discriminated(item)
+    elif isinstance(node, dict):
+        for value in node.values():
+            _loosen_discriminated(value)
+        if "discriminator" in node and "oneOf" in node:
+            node["anyOf"] = node.pop("oneOf")
+
+
 class OpenAISpec:
     """The OpenAI OpenAPI document, with JSON Schema validators for request and response bodies."""
 
@@ -50,6 +67,7 @@ class OpenAISpec:
 
     def __init__(self, document: dict[str, Any]) -> None:
         _admit_null(document)
+        _loosen_discriminated(document)
         self.document = document
         self._registry: Registry = Registry().with_resource(
             _URN, Resource.from_contents(document, default_specification=DRAFT202012)
