@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-QUOTA_KINDS = ("chat", "voice", "vision", "edit", "draw", "imagine")
+QUOTA_KINDS = ("chat", "voice", "vision", "edit", "draw", "imagine", "search")
 _WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # The kinds of model the bot uses, each with its own preference list (CHAT_MODEL, VISION_MODEL, …).
 MODEL_KINDS = ("chat", "vision", "audio", "transcribe", "image", "tts", "search", "embedding")
@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     QUOTA_EDIT: int = Field(5, ge=-1)
     QUOTA_DRAW: int = Field(5, ge=-1)
     QUOTA_IMAGINE: int = Field(10, ge=-1)
+    QUOTA_SEARCH: int = Field(10, ge=-1)  # web searches are billed per call
 
     MJ_POLL_INTERVAL: float = Field(5.0, gt=0)
     MJ_TIMEOUT: float = Field(1800.0, gt=0)

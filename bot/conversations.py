@@ -24,6 +24,9 @@ _SPOKEN = (
 )
 
 
+_REMEMBERED = "\nWhat you remember about the person you are talking to (they asked you to):"
+
+
 class Conversations:
     def __init__(self, history: HistoryRepository, system_prompt: str, turns: int) -> None:
         self._history = history
@@ -37,11 +40,15 @@ class Conversations:
         speaker: str = "",
         image_urls: Sequence[str] = (),
         spoken: bool = False,
+        memories: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
         """System prompt, the recent history, then the new question (with its images), in the chat-completions
-        shape. `spoken`: the answer will be read aloud by a TTS model."""
+        shape. `spoken`: the answer will be read aloud by a TTS model. `memories`: facts the person asked the bot
+        to remember that bear on the question."""
         earlier = await self._history.recent(key.chat_id, key.thread_id, self._entries)
         instructions = self._instructions() + (_SPOKEN if spoken else "")
+        if memories:
+            instructions += _REMEMBERED + "".join(f"\n- {fact}" for fact in memories)
         messages: list[dict[str, Any]] = [{"role": "system", "content": instructions}]
         messages.extend({"role": entry.role, "content": _spoken_by(entry)} for entry in earlier)
         text = _spoken_by(HistoryEntry("user", question, speaker))

@@ -29,13 +29,16 @@ from bot.drawing import Drawing
 from bot.inflight import InFlight
 from bot.media.audio import VoiceEncoder, encoder_parallelism
 from bot.media.recordings import RecordingMeter
+from bot.memory import Memory
 from bot.midjourney.jobs import MidjourneyJobs
+from bot.midjourney.prompts import PromptWriter
 from bot.midjourney.tracker import MidjourneyTracker
 from bot.midjourney.view import TelegramTaskView
 from bot.models import Models
 from bot.preferences import Preferences
 from bot.quotas import Quotas
 from bot.retention import Retention
+from bot.search import Search
 from bot.telegram.admin_notices import AdminNotices
 from bot.telegram.albums import AlbumCollector
 from bot.telegram.identity import Identify
@@ -44,10 +47,12 @@ from bot.telegram.middlewares import BanGate, KnownUsers, RunningUpdates
 from bot.telegram.recordings import RecordingIntake
 from bot.telegram.retry import RetryAfterMiddleware
 from bot.telegram.turns import TelegramTurns
+from bot.tools import Tools
 from bot.turns import Turns
 from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
 from storage.audit import AuditRepository
+from storage.memories import MemoryRepository
 from storage.midjourney import MidjourneyRepository
 from storage.models import ModelListsRepository
 from storage.preferences import PreferencesRepository
@@ -116,6 +121,12 @@ async def build_services(
     preferences = Preferences(PreferencesRepository(database), settings.VOICE)
     notices = AdminNotices(bot, settings.ADMIN_IDS, preferences)
     models.notices = notices
+    drawing = Drawing(gateway, models, settings.MAX_IMAGE_PIXELS)
+    jobs = MidjourneyJobs(midjourney, mj_tasks, tracker, PromptWriter(gateway))
+    search = Search(gateway)
+    memory = Memory(MemoryRepository(database), gateway, models)
+    turns = Turns(quotas, inflight)
+    tools = Tools(drawing, jobs, search, memory, turns)
     by_name = {
         "settings": settings,
         "preferences": preferences,
@@ -124,14 +135,18 @@ async def build_services(
         "admin": admin,
         "quotas": quotas,
         "conversations": conversations,
-        "assistant": Assistant(gateway, claude, models, conversations, encoder, settings.MAX_IMAGE_PIXELS),
-        "drawing": Drawing(gateway, models, settings.MAX_IMAGE_PIXELS),
+        "assistant": Assistant(
+            gateway, claude, models, conversations, encoder, tools, memory, settings.MAX_IMAGE_PIXELS
+        ),
+        "drawing": drawing,
+        "searcher": search,
+        "memory": memory,
         "recordings": RecordingIntake(bot, RecordingMeter(ffmpeg, ffmpeg_slots), settings.MAX_VOICE_SECONDS),
         "tracker": tracker,
-        "jobs": MidjourneyJobs(midjourney, mj_tasks, tracker),
+        "jobs": jobs,
         "inflight": inflight,
     }
-    by_name["turns"] = TelegramTurns(Turns(quotas, inflight), bot)
+    by_name["turns"] = TelegramTurns(turns, bot)
     retention = Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS)
     return Services(by_name, gateway, claude, models, notices, tracker, retention)
 

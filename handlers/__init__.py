@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, chat, commands, drawing, errors, fallback, midjourney, models, photos, settings, voice
+from handlers import (
+    admin,
+    chat,
+    commands,
+    drawing,
+    errors,
+    fallback,
+    memory,
+    midjourney,
+    models,
+    photos,
+    search,
+    settings,
+    voice,
+)
 
 
 def build_routers() -> list[Router]:
@@ -16,6 +30,8 @@ def build_routers() -> list[Router]:
         models.build_router(),
         settings.build_router(),
         drawing.build_router(),
+        search.build_router(),
+        memory.build_router(),
         midjourney.build_router(),
         voice.build_router(),
         photos.build_router(),

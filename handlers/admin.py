@@ -20,7 +20,7 @@ from bot.telegram.text import escape
 
 SETQUOTA_USAGE = Refusal(
     __(
-        "Usage: /setquota <user_id> <kind|all> <limit> (kinds: chat, voice, vision, edit, draw, imagine; "
+        "Usage: /setquota <user_id> <kind|all> <limit> (kinds: chat, voice, vision, edit, draw, imagine, search; "
         "limit -1 = unlimited, 0 = none), or reply to the user's message with /setquota <kind|all> <limit>"
     )
 )

@@ -14,10 +14,10 @@ from bot.core.actors import Actor
 from bot.core.i18n import _, __
 from bot.models import Models
 from bot.preferences import Preferences
-from bot.telegram.context import conversation_key, speaker_name
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.live_answer import LiveAnswer
 from bot.telegram.replies import answer_spoken, answer_text
+from bot.telegram.tool_view import asked_with_tools, send_sources
 from bot.telegram.turns import TelegramTurns
 from bot.turns import TurnRule
 
@@ -62,11 +62,12 @@ async def spoken_text_turn(
     preferences: Preferences,
     question: str,
 ) -> None:
-    key, speaker = conversation_key(message), speaker_name(message)
+    asked = asked_with_tools(message, actor, question)
     async with turns.run(actor, SPOKEN_TURN, message) as turn:
-        spoken = await assistant.answer_spoken(key, question, speaker, (await preferences.of(actor.id)).voice)
+        spoken = await assistant.answer_spoken(asked, (await preferences.of(actor.id)).voice)
         turn.answering()
         await answer_spoken(message, spoken, with_text=True)
+        await send_sources(message, asked.belt.sources)
         turn.tokens = spoken.tokens
 
 
@@ -81,19 +82,19 @@ async def text_turn(
     settings: Settings,
     question: str,
 ) -> None:
-    key, speaker = conversation_key(message), speaker_name(message)
+    asked = asked_with_tools(message, actor, question)
     model = models.chat_model_for((await preferences.of(actor.id)).chat_model)  # a pick made with /model
     async with turns.run(actor, TEXT_TURN, message) as turn:
         if not settings.STREAM_ANSWERS:
-            reply = await assistant.answer_text(key, question, speaker, model)
+            reply = await assistant.answer_text(asked, model)
             turn.answering()
             await answer_text(message, reply.text)
-            turn.tokens = reply.tokens
-            return
-        written = assistant.stream_text(key, question, speaker, model)
-        async with LiveAnswer(message, bot) as live:
-            async for text in written:
-                live.update(text)
-            turn.answering()
-            await live.finish(written.text)
-        turn.tokens = written.tokens
+        else:
+            reply = assistant.stream_text(asked, model)
+            async with LiveAnswer(message, bot) as live:
+                async for text in reply:
+                    live.update(text)
+                turn.answering()
+                await live.finish(reply.text)
+        await send_sources(message, asked.belt.sources)
+        turn.tokens = reply.tokens

@@ -17,6 +17,7 @@ GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
 🎙 <b>Send a voice note</b> (or an audio file, or a round video) and I answer with a voice message, its words underneath.
 💬 <b>Type</b> and I answer in text. I remember our conversation until you say /reset.
 🖼 <b>Send a photo</b> with a question and I look at it.
+✨ <b>Just ask</b>, typing or speaking: “draw a fox in the snow”, “what's the weather in Beijing tomorrow?”, “remember that my daughter is called Mia” — I draw, imagine, search the web and remember.
 
 <b>Commands</b>
 /imagine &lt;prompt&gt; — a Midjourney picture, with U/V/🔄 buttons under the result
@@ -24,6 +25,8 @@ GUIDE = __("""<b>Hi! I'm your voice-first AI assistant.</b>
 /edit &lt;prompt&gt; — as a photo's caption, or a reply to a photo: change it
 /blend — as the caption of an album of 2–5 photos: blend them
 /seed — as a reply to a Midjourney picture: its seed
+/search &lt;query&gt; — search the web; the answer comes with its sources
+/memory — what I remember about you; /forget &lt;n|all&gt; — forget it
 /reset — forget our conversation
 /quota — what you have used today
 /cancel — stop the request I'm working on

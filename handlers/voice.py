@@ -11,10 +11,10 @@ from bot.assistant import Assistant
 from bot.core.actors import Actor
 from bot.core.i18n import __
 from bot.preferences import Preferences
-from bot.telegram.context import conversation_key, speaker_name
 from bot.telegram.filters import AddressedToBot
 from bot.telegram.recordings import RecordingIntake
 from bot.telegram.replies import answer_spoken, answer_text
+from bot.telegram.tool_view import asked_with_tools, send_sources
 from bot.telegram.turns import TelegramTurns
 from bot.turns import TurnRule
 
@@ -37,18 +37,18 @@ async def voice_turn(
     preferences: Preferences,
 ) -> None:
     incoming = recordings.accept(message)
-    key, speaker = conversation_key(message), speaker_name(message)
     mine = await preferences.of(actor.id)
     async with turns.run(actor, VOICE_TURN, message) as turn:
         recording = await recordings.fetch(incoming)
-        heard = await assistant.hear(recording)
+        asked = asked_with_tools(message, actor, await assistant.hear(recording))
         if mine.voice_reply == "text":
-            written = await assistant.answer_text(key, heard, speaker)
+            written = await assistant.answer_text(asked)
             turn.answering()
             await answer_text(message, written.text)
             turn.tokens = written.tokens
         else:
-            spoken = await assistant.answer_spoken(key, heard, speaker, mine.voice)
+            spoken = await assistant.answer_spoken(asked, mine.voice)
             turn.answering()
             await answer_spoken(message, spoken, with_text=mine.voice_reply == "both")
             turn.tokens = spoken.tokens
+        await send_sources(message, asked.belt.sources)

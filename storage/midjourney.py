@@ -27,6 +27,7 @@ class NewMjTask:
     prompt: str
     pressed_button: str | None = None
     locale: str = "en"  # the language its messages are written in
+    original_prompt: str = ""  # the words it was asked in, when the prompt was rewritten into English
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class MjTaskRow:
     shown_image: bool
     created_at: float
     locale: str = "en"
+    original_prompt: str = ""
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> MjTaskRow:
@@ -69,6 +71,7 @@ class MjTaskRow:
             shown_image=bool(row["shown_image"]),
             created_at=row["created_at"],
             locale=row["locale"],
+            original_prompt=row["original_prompt"],
         )
 
 
@@ -92,13 +95,13 @@ class MidjourneyRepository:
             await connection.execute(
                 """
                 INSERT INTO mj_tasks (task_id, chat_id, thread_id, request_message_id, requested_by, charged_user,
-                                      charge_day, kind, prompt, pressed_button, locale, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                      charge_day, kind, prompt, pressed_button, locale, created_at, original_prompt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 (
                     task.task_id, task.chat_id, task.thread_id, task.request_message_id, task.requested_by,
                     task.requested_by, charge_day, task.kind, task.prompt, task.pressed_button, task.locale,
-                    time.time(),
+                    time.time(), task.original_prompt,
                 ),
             )  # fmt: skip
 

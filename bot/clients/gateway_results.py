@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.clients.gateway_errors import GatewayBadAnswer, GatewayRefused
@@ -26,18 +26,43 @@ class ChatReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A function the model asked to run, with its arguments as the model wrote them (JSON text, unchecked: the
+    gateway drops `strict`)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
 class SpokenReply:
     transcript: str
-    wav: bytes
+    wav: bytes  # empty when the model asked for tools instead of speaking
     tokens: int
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(slots=True)
 class StreamedReply:
-    """Filled in while an answer streams."""
+    """Filled in while an answer streams: its text, or the tools the model asked for."""
 
     text: str = ""
     tokens: int = 0
+    tool_calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnswer:
+    text: str
+    citations: tuple[Citation, ...]
+    tokens: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +73,9 @@ class GeneratedImage:
 
 def read_speech(completion: Any) -> SpokenReply:
     message = first_message(completion)
+    calls = read_tool_calls(message)
+    if calls:
+        return SpokenReply(transcript="", wav=b"", tokens=total_tokens(completion), tool_calls=calls)
     audio = getattr(message, "audio", None)
     data = getattr(audio, "data", None)
     if not isinstance(data, str) or not data:
@@ -119,3 +147,57 @@ def total_tokens(completion: Any) -> int:
     usage = getattr(completion, "usage", None)
     total = getattr(usage, "total_tokens", None)
     return total if isinstance(total, int) and total >= 0 else 0
+
+
+def read_tool_calls(message: Any) -> tuple[ToolCall, ...]:
+    """The function calls of a whole (not streamed) assistant message."""
+    calls = []
+    for call in getattr(message, "tool_calls", None) or ():
+        function = getattr(call, "function", None)
+        name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+        if isinstance(name, str) and name:
+            calls.append(ToolCall(str(getattr(call, "id", "") or ""), name, str(arguments or "")))
+    return tuple(calls)
+
+
+def gather_tool_calls(pieces: dict[int, list[str]], delta: Any) -> None:
+    """Add a streamed chunk's tool-call pieces: [id, name, arguments…] by the call's index."""
+    for call in getattr(delta, "tool_calls", None) or ():
+        index = getattr(call, "index", 0) or 0
+        entry = pieces.setdefault(index, ["", ""])
+        if getattr(call, "id", None):
+            entry[0] = str(call.id)
+        function = getattr(call, "function", None)
+        if getattr(function, "name", None):
+            entry[1] = str(function.name)
+        if getattr(function, "arguments", None):
+            entry.append(str(function.arguments))
+
+
+def streamed_tool_calls(pieces: dict[int, list[str]]) -> list[ToolCall]:
+    return [
+        ToolCall(entry[0], entry[1], "".join(entry[2:])) for _index, entry in sorted(pieces.items()) if entry[1]
+    ]
+
+
+def read_search(response: Any) -> SearchAnswer:
+    """The text of a Responses API answer and the sources its url_citation annotations name, each once."""
+    texts: list[str] = []
+    citations: dict[str, Citation] = {}
+    for item in getattr(response, "output", None) or ():
+        if getattr(item, "type", "") != "message":
+            continue
+        for part in getattr(item, "content", None) or ():
+            if getattr(part, "type", "") != "output_text":
+                continue
+            texts.append(str(getattr(part, "text", "") or ""))
+            for note in getattr(part, "annotations", None) or ():
+                url = getattr(note, "url", None)
+                if getattr(note, "type", "") == "url_citation" and isinstance(url, str) and url.startswith("http"):
+                    citations.setdefault(url, Citation(url, str(getattr(note, "title", "") or url)))
+    text = "".join(texts).strip()
+    if not text:
+        raise GatewayBadAnswer("search answer without text")
+    usage = getattr(response, "usage", None)
+    tokens = getattr(usage, "total_tokens", 0)
+    return SearchAnswer(text, tuple(citations.values()), tokens if isinstance(tokens, int) else 0)

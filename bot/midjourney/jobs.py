@@ -13,6 +13,7 @@ from bot.clients.midjourney import Midjourney
 from bot.core.errors import Refusal
 from bot.core.i18n import _, __, current_language
 from bot.media.images import Picture, data_urls
+from bot.midjourney.prompts import PromptWriter
 from bot.midjourney.tracker import ChatUnreachable, MidjourneyTracker, NotShown
 from bot.turns import Turn
 from storage.midjourney import MidjourneyRepository, NewMjTask
@@ -44,23 +45,32 @@ class ButtonBusy(Refusal):
 
 class MidjourneyJobs:
     def __init__(
-        self, midjourney: Midjourney, repository: MidjourneyRepository, tracker: MidjourneyTracker
+        self,
+        midjourney: Midjourney,
+        repository: MidjourneyRepository,
+        tracker: MidjourneyTracker,
+        writer: PromptWriter,
     ) -> None:
         self._mj = midjourney
         self._repo = repository
         self._tracker = tracker
+        self._writer = writer
 
     async def imagine(
         self, turn: Turn, origin: Origin, prompt: str, references: PictureLoader | None = None
     ) -> str:
         """Start a picture from a prompt; `references` fetches the reference pictures, once the turn has let the
-        job start (nobody makes the bot download and decode for free)."""
+        job start (nobody makes the bot download and decode for free). A prompt that is not English is rewritten
+        into English first, as part of the same (imagine) use; both are shown."""
+        english = await self._writer.english(prompt)
 
         async def submit() -> str:
             images = await data_urls(await references()) if references is not None else []
-            return await self._mj.imagine(prompt, images)
+            return await self._mj.imagine(english or prompt, images)
 
-        return await self._submit(turn, origin, "imagine", prompt, submit)
+        return await self._submit(
+            turn, origin, "imagine", english or prompt, submit, original=prompt if english else ""
+        )
 
     async def blend(self, turn: Turn, origin: Origin, pictures: PictureLoader, dimensions: str) -> str:
         async def submit() -> str:
@@ -120,6 +130,7 @@ class MidjourneyJobs:
         submit: Callable[[], Awaitable[str]],
         pressed_button: str | None = None,
         label: str | None = None,
+        original: str = "",
     ) -> str:
         """Submit; once the gateway accepts, count the turn's use and start tracking, in one transaction."""
         assert turn.use is not None, "a Midjourney job is always a paid turn"
@@ -136,6 +147,7 @@ class MidjourneyJobs:
             prompt=prompt,
             pressed_button=pressed_button,
             locale=current_language(),
+            original_prompt=original,
         )
         # If this fails, the job runs untracked; the turn gives the use back: at least nobody pays for it.
         await self._repo.create_charged(task, turn.use.reservation_id, turn.use.day)

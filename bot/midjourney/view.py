@@ -37,7 +37,7 @@ class TelegramTaskView:
     async def announce(self, task: MjTaskRow | NewMjTask, label: str | None) -> StatusMessage:
         async with self._speaking(task):
             headline = _("⏳ {label}: queued…").format(label=escape(label)) if label else _("⏳ Queued…")
-            return await self._send_status(task, _status_text(headline, task.prompt))
+            return await self._send_status(task, _status_text(headline, task))
 
     def ready_to_show(self, chat_id: int) -> bool:
         gap = _EDIT_GAP_PRIVATE if chat_id > 0 else _EDIT_GAP_GROUP
@@ -54,7 +54,7 @@ class TelegramTaskView:
                 headline = _("⏳ Queued…")
             else:
                 headline = _("🎨 Drawing… {progress}%").format(progress=task.progress)
-            text = _status_text(headline, row.prompt)
+            text = _status_text(headline, row)
             if preview is not None:
                 return await self._show_preview(row, preview, text)
             if row.status_message_id is None:
@@ -168,8 +168,14 @@ def _ending_text(ending: Ending, detail: object) -> str:
             return f"⚠️ {escape(str(detail))}"
 
 
-def _status_text(headline: str, prompt: str) -> str:
-    return f"{headline}\n<i>{escape(shorten(prompt, 300))}</i>" if prompt else headline
+def _status_text(headline: str, task: MjTaskRow | NewMjTask) -> str:
+    """The headline over the prompt; a prompt rewritten into English shows the words it was asked in too."""
+    if not task.prompt:
+        return headline
+    prompt = f"<i>{escape(shorten(task.prompt, 300))}</i>"
+    if task.original_prompt:
+        prompt = f"<i>{escape(shorten(task.original_prompt, 300))}</i>\n→ {prompt}"
+    return f"{headline}\n{prompt}"
 
 
 def _reply_to(row: MjTaskRow | NewMjTask) -> ReplyParameters | None:

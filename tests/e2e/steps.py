@@ -77,8 +77,8 @@ class Conversation:
         """Ask /quota and read the table: kind -> (used, limit as shown)."""
         self.send_text("/quota")
         text = await self.reply_text()
-        rows = re.findall(r"^(chat|voice|vision|edit|draw|imagine)\s+(\d+)\s+(\S+)\s*$", text, re.MULTILINE)
-        assert len(rows) == 6, f"/quota did not show all six kinds:\n{text}"
+        rows = re.findall(r"^(chat|voice|vision|edit|draw|imagine|search)\s+(\d+)\s+(\S+)\s*$", text, re.MULTILINE)
+        assert len(rows) == 7, f"/quota did not show all seven kinds:\n{text}"
         return {kind: (int(used), limit) for kind, used, limit in rows}
 
 

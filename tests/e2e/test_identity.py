@@ -49,8 +49,8 @@ def _chat_calls(gateway: GatewayDouble, marker: str) -> list[GatewayCall]:
 
 def _quota_rows(text: str) -> dict[str, tuple[int, str]]:
     """A /quota table read: kind -> (used, limit as shown)."""
-    rows = re.findall(r"^(chat|voice|vision|edit|draw|imagine)\s+(\d+)\s+(\S+)\s*$", text, re.MULTILINE)
-    assert len(rows) == 6, f"/quota did not show all six kinds:\n{text}"
+    rows = re.findall(r"^(chat|voice|vision|edit|draw|imagine|search)\s+(\d+)\s+(\S+)\s*$", text, re.MULTILINE)
+    assert len(rows) == 7, f"/quota did not show all seven kinds:\n{text}"
     return {kind: (int(used), limit) for kind, used, limit in rows}
 
 

@@ -16,7 +16,7 @@ from storage import Database, UsageRepository, UserRepository
 from storage.audit import AuditRepository
 from storage.models import ModelListsRepository
 
-ALL = ["chat", "voice", "vision", "edit", "draw", "imagine"]
+ALL = ["chat", "voice", "vision", "edit", "draw", "imagine", "search"]
 
 
 @pytest.mark.parametrize(

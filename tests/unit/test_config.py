@@ -9,7 +9,7 @@ from bot.config import ConfigError, Settings, load_settings
 ALL_CONTRACT_SETTINGS = {
     "BOT_TOKEN", "API_KEY", "API_BASE_URL", "MJ_BASE_URL", "TELEGRAM_API_URL", "ADMIN_IDS", "DATABASE_PATH",
     "CHAT_MODEL", "VISION_MODEL", "AUDIO_MODEL", "TRANSCRIBE_MODEL", "IMAGE_MODEL", "VOICE",
-    "TTS_MODEL", "SEARCH_MODEL", "EMBEDDING_MODEL", "CHAT_MODELS",
+    "TTS_MODEL", "SEARCH_MODEL", "EMBEDDING_MODEL", "CHAT_MODELS", "QUOTA_SEARCH",
     "MAX_IMAGE_PIXELS", "MAX_DOWNLOAD_MB", "MAX_VOICE_SECONDS",
     "QUOTA_CHAT", "QUOTA_VOICE", "QUOTA_VISION", "QUOTA_EDIT", "QUOTA_DRAW", "QUOTA_IMAGINE",
     "MJ_POLL_INTERVAL", "MJ_TIMEOUT", "WEBHOOK_URL", "WEBHOOK_SECRET", "WEBHOOK_HOST", "WEBHOOK_PORT",
@@ -31,9 +31,8 @@ def test_defaults_follow_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.API_BASE_URL == "https://api.wenwen-ai.com/v1"
     assert settings.MJ_BASE_URL == "https://api.wenwen-ai.com"
     assert settings.DATABASE_PATH == Path("data/bot.sqlite3")
-    assert [settings.quota_default(kind) for kind in ("chat", "voice", "vision", "edit", "draw", "imagine")] == [
-        50, 20, 20, 5, 5, 10,
-    ]  # fmt: skip
+    kinds = ("chat", "voice", "vision", "edit", "draw", "imagine", "search")
+    assert [settings.quota_default(kind) for kind in kinds] == [50, 20, 20, 5, 5, 10, 10]
     assert (settings.MJ_POLL_INTERVAL, settings.MJ_TIMEOUT, settings.WEBHOOK_PORT) == (5.0, 1800.0, 8080)
     assert settings.ADMIN_IDS == frozenset()
 

@@ -25,10 +25,13 @@ SERVICES = (
     "conversations",
     "drawing",
     "inflight",
+    "memory",
     "models",
     "preferences",
     "quotas",
     "retention",
+    "search",
+    "tools",
     "turns",
 )
 DIRECTLY_IN_BOT = {"__init__", "config", *WIRING, *SERVICES}
@@ -43,6 +46,7 @@ LAYER_OF: dict[str, str] = {
     "storage": "storage",
     **{f"bot.{name}": "services" for name in SERVICES},
     "bot.midjourney.jobs": "services",
+    "bot.midjourney.prompts": "services",
     "bot.midjourney.tracker": "services",
     "bot.telegram": "telegram",
     "bot.midjourney.keyboard": "telegram",

@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.inflight import InFlight
 from bot.media.images import Picture, PictureTooLarge
 from bot.midjourney.jobs import STALE_BUTTON, ButtonBusy, MidjourneyJobs, Origin
+from bot.midjourney.prompts import PromptWriter
 from bot.midjourney.tracker import MidjourneyTracker, NotShown, StatusMessage, TaskView
 from bot.quotas import Quotas
 from bot.turns import Turn, TurnRule, Turns
@@ -59,6 +60,13 @@ def _answer(answer: str | Exception) -> str:
     if isinstance(answer, Exception):
         raise answer
     return answer
+
+
+class EnglishAlready:
+    """The prompt writer for prompts in English: nothing to rewrite."""
+
+    async def english(self, prompt: str) -> str | None:
+        return None
 
 
 class FakeView:
@@ -145,7 +153,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     turns = Turns(Quotas(usage, settings, today=lambda: DAY), inflight)
     client, view = FakeMidjourney(), FakeView()
     tracker = MidjourneyTracker(cast(Midjourney, client), repo, cast(TaskView, view), settings)
-    jobs = MidjourneyJobs(cast(Midjourney, client), repo, tracker)
+    jobs = MidjourneyJobs(cast(Midjourney, client), repo, tracker, cast(PromptWriter, EnglishAlready()))
     yield Bench(database, inflight, turns, client, view, jobs, button.key)
     await database.close()
 

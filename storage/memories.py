@@ -1,0 +1,48 @@
+"""Long-term memory: each person's facts, in the order they were told, with their embeddings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.database import Database
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFact:
+    id: int
+    fact: str
+    vector: bytes  # float32, little-endian
+    model: str
+
+
+class MemoryRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def add(self, owner: int, fact: str, vector: bytes, model: str) -> None:
+        await self._db.execute(
+            "INSERT INTO memories (owner, fact, vector, model) VALUES (?, ?, ?, ?)", (owner, fact, vector, model)
+        )
+
+    async def of(self, owner: int) -> list[StoredFact]:
+        rows = await self._db.fetch_all(
+            "SELECT id, fact, vector, model FROM memories WHERE owner = ? ORDER BY id", (owner,)
+        )
+        return [StoredFact(row["id"], row["fact"], bytes(row["vector"]), row["model"]) for row in rows]
+
+    async def count(self, owner: int) -> int:
+        row = await self._db.fetch_one("SELECT COUNT(*) FROM memories WHERE owner = ?", (owner,))
+        return int(row[0]) if row else 0
+
+    async def delete(self, owner: int, ids: list[int]) -> int:
+        """Delete these facts of the owner's (never another's); how many went."""
+        async with self._db.transaction() as connection:
+            cursor = await connection.executemany(
+                "DELETE FROM memories WHERE owner = ? AND id = ?", [(owner, fact_id) for fact_id in ids]
+            )
+            return cursor.rowcount
+
+    async def delete_all(self, owner: int) -> int:
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute("DELETE FROM memories WHERE owner = ?", (owner,))
+            return cursor.rowcount
