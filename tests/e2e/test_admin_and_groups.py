@@ -159,7 +159,9 @@ async def test_a_banned_user_is_told_once_and_gets_no_service_anywhere(
     await telegram.wait_idle(1.0)
     assert len(me.calls_since()) == 0  # one notice, then silence
     assert not telegram.sent_to(group["id"])
-    assert [c.path for c in gateway.calls[calls_before:]] == [] and len(midjourney.submissions) == submissions_before
+    assert [c.path for c in gateway.calls[calls_before:]] == [] and len(
+        midjourney.submissions
+    ) == submissions_before
 
     admin.send_text(f"/unban {me.user['id']}")
     assert "again" in await admin.reply_text()
