@@ -1,5 +1,5 @@
 # A small image: wheels are built in the first stage, the final one holds only Python and the installed bot.
-# ffmpeg comes inside the imageio-ffmpeg wheel, so no system packages are needed.
+# ffmpeg and libopus come inside the imageio-ffmpeg and av wheels, so no system packages are needed.
 FROM python:3.12-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./

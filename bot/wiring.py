@@ -117,7 +117,7 @@ async def build_services(
     admin = Administration(settings, users, usage, audit, quotas, models)
     await admin.load()
     inflight = InFlight()
-    encoder = VoiceEncoder(ffmpeg, ffmpeg_slots, parallel)
+    encoder = VoiceEncoder(ffmpeg_slots, parallel)
     preferences = Preferences(PreferencesRepository(database), settings.VOICE)
     notices = AdminNotices(bot, settings.ADMIN_IDS, preferences)
     models.notices = notices

@@ -1,34 +1,22 @@
-"""WAV to Telegram voice (OGG/Opus, mono, 48 kHz) with pydub, off the event loop; ffmpeg discovery."""
+"""Spoken answers to Telegram voice messages, off the event loop: WAVs read without trusting their size fields,
+PCM encoded whole or as it streams in (bot.media.opus), a bounded number at a time; ffmpeg discovery."""
 
 from __future__ import annotations
 
 import asyncio
-import io
+import contextlib
 import os
 import shutil
 import struct
-import warnings
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from bot.core.errors import UserFacingError
-from bot.core.i18n import __
+from bot.media.opus import AudioError, OpusWriter, encode_pcm
 
-with warnings.catch_warnings():
-    # pydub warns at import when no ffmpeg is on PATH (we hand it the bundled binary explicitly below),
-    # and Python 3.11/3.12 warn that its audioop is deprecated (audioop-lts takes over from 3.13).
-    warnings.simplefilter("ignore", RuntimeWarning)
-    warnings.simplefilter("ignore", DeprecationWarning)
-    from pydub import AudioSegment
+__all__ = ["AudioError", "PcmAudio", "VoiceClip", "VoiceEncoder", "VoiceStream", "read_wav"]
 
-# Telegram plays voice notes as Opus; 48 kHz is Opus's native rate, mono is what a voice note is.
-VOICE_SAMPLE_RATE = 48000
-# Speech from a TTS model is transparent at 32 kbit/s Opus; more only makes the upload bigger.
-VOICE_BITRATE = "32k"
-# voip: Opus tuned for speech intelligibility. 60 ms frames instead of 20: a stored message has no latency to
-# save, and a third as many packets (and Ogg framing) leave the 32 kbit/s for the voice itself (a 5 s answer:
-# 20 KB instead of 29 KB, and 10% less encoder time). compression_level stays at libopus's best (10): level 8
-# measured no faster here, and lower levels came out slower and duller.
-ENCODER_OPTIONS = ["-ac", "1", "-ar", str(VOICE_SAMPLE_RATE), "-application", "voip", "-frame_duration", "60"]
+T = TypeVar("T")
 
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
@@ -36,17 +24,11 @@ _WAVE_FORMAT_EXTENSIBLE = 0xFFFE
 _UNKNOWN_SIZES = (0, 0xFFFFFFFF)
 
 
-class AudioError(UserFacingError):
-    """Audio that cannot be turned into a voice message."""
-
-    user_message = __("Sorry, I could not turn the answer into a voice message.")
-
-
 @dataclass(frozen=True, slots=True)
 class PcmAudio:
     """Raw interleaved PCM samples as read from a WAV file."""
 
-    data: memoryview  # a view into the WAV: the samples are never copied on their way to ffmpeg
+    data: memoryview  # a view into the WAV: the samples are never copied on their way to the encoder
     sample_rate: int
     channels: int
     sample_width: int  # bytes per sample
@@ -148,31 +130,85 @@ def find_ffmpeg(configured: str) -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def encode_voice(pcm: PcmAudio) -> VoiceClip:
-    """Blocking: PCM to OGG/Opus mono 48 kHz through pydub's ffmpeg export. Run it in a worker thread."""
-    segment = AudioSegment(
-        data=pcm.data, sample_width=pcm.sample_width, frame_rate=pcm.sample_rate, channels=pcm.channels
-    )
-    out = io.BytesIO()
+# PCM gathered before each trip to the encoder thread: half a second of a 24 kHz answer. Smaller costs
+# more trips; larger leaves more to encode after the stream's last byte.
+_STREAM_BATCH_BYTES = 24000
+
+
+class VoiceStream:
+    """One answer encoded while it streams in: `await feed(pcm)` as pieces arrive (it waits while the encoder
+    works, which keeps the rest of the answer on the wire), then `await finish()` for the voice clip."""
+
+    def __init__(self, slots: asyncio.Semaphore, sample_rate: int) -> None:
+        self._slots = slots
+        self._rate = sample_rate
+        self._writer: OpusWriter | None = None
+        self._buffer = bytearray()
+        self._busy: asyncio.Future[object] | None = None
+
+    async def feed(self, pcm: bytes) -> None:
+        self._buffer += pcm
+        if len(self._buffer) >= _STREAM_BATCH_BYTES:
+            batch = bytes(self._buffer)
+            self._buffer.clear()
+            await self._in_thread(lambda: self._opened().write(batch))
+
+    async def finish(self) -> VoiceClip:
+        rest = bytes(self._buffer)
+        self._buffer.clear()
+
+        def last() -> tuple[bytes, float]:
+            writer = self._opened()
+            writer.write(rest)
+            return writer.finish()
+
+        ogg, seconds = await self._in_thread(last)
+        self._writer = None
+        return VoiceClip(ogg=ogg, seconds=seconds)
+
+    async def close(self) -> None:
+        """Let go of the writer, once no thread is using it (a turn cancelled mid-answer lands here)."""
+        if self._busy is not None:
+            await asyncio.wait([self._busy])
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def _opened(self) -> OpusWriter:
+        if self._writer is None:
+            self._writer = OpusWriter(self._rate)
+        return self._writer
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """A blocking step on this answer's writer; if the turn is cancelled meanwhile, the step still ends
+        before close() lets go of the writer."""
+        async with self._slots:
+            step = asyncio.ensure_future(asyncio.to_thread(_guarded, work))
+            self._busy = step
+            return await asyncio.shield(step)
+
+
+def _guarded(work: Callable[[], T]) -> T:
     try:
-        segment.export(out, format="ogg", codec="libopus", bitrate=VOICE_BITRATE, parameters=ENCODER_OPTIONS)
-    except Exception as error:  # pydub raises CouldntEncodeError with ffmpeg's whole stderr
-        raise AudioError(f"ffmpeg could not encode: {type(error).__name__}") from None
-    return VoiceClip(ogg=out.getvalue(), seconds=pcm.seconds)
+        return work()
+    except AudioError:
+        raise
+    except Exception as error:  # PyAV's errors carry FFmpeg's words, which nobody is shown
+        raise AudioError(f"the encoder failed: {type(error).__name__}") from None
 
 
 class VoiceEncoder:
-    """Converts answers to voice messages in worker threads, a bounded number at a time.
+    """Turns answers into voice messages in worker threads, a bounded number at a time.
 
-    ffmpeg is CPU-bound: more parallel encodes than cores only adds memory and latency. The admission bounds
-    how many answers are held in memory waiting for an encoder (a few per encoder, so none ever idles).
+    Encoding is CPU-bound: more at once than cores only adds memory and latency (`slots`, shared with the
+    recording meter's ffmpeg). The admission bounds the answers being read at once (a whole WAV, or a stream
+    with its encoder): enough that no encoder idles, few enough that hundreds arriving together wait on the
+    wire, not in memory.
     """
 
-    def __init__(self, ffmpeg: str, slots: asyncio.Semaphore, parallel: int) -> None:
-        # pydub reads the converter from a class attribute; this process has one ffmpeg, set once.
-        AudioSegment.converter = ffmpeg
-        self._slots = slots  # the process's ffmpeg runs at once, shared with the recording meter
-        self._admitted = asyncio.Semaphore(parallel * 4)
+    def __init__(self, slots: asyncio.Semaphore, parallel: int) -> None:
+        self._slots = slots
+        self._admitted = asyncio.Semaphore(parallel * 8)
 
     def admission(self) -> asyncio.Semaphore:
         """Hold it from taking an answer's audio into memory until its voice clip is made."""
@@ -180,8 +216,7 @@ class VoiceEncoder:
 
     async def wav_to_voice(self, wav: bytes) -> VoiceClip:
         pcm = read_wav(wav)
-        async with self._slots:
-            return await asyncio.to_thread(encode_voice, pcm)
+        return await self._encoded(pcm)
 
     async def pcm_to_voice(self, pcm: bytes, rate: int, channels: int = 1, width: int = 2) -> VoiceClip:
         """Raw little-endian PCM (as a TTS model answers) to a voice message."""
@@ -189,6 +224,21 @@ class VoiceEncoder:
         whole = len(pcm) - len(pcm) % frame
         if whole == 0:
             raise AudioError("speech without samples")
-        audio = PcmAudio(data=memoryview(pcm)[:whole], sample_rate=rate, channels=channels, sample_width=width)
+        return await self._encoded(PcmAudio(memoryview(pcm)[:whole], rate, channels, width))
+
+    @contextlib.asynccontextmanager
+    async def streaming(self, sample_rate: int) -> AsyncIterator[VoiceStream]:
+        """An answer encoded as it arrives (16-bit mono PCM at `sample_rate`), within the admission."""
+        async with self._admitted:
+            stream = VoiceStream(self._slots, sample_rate)
+            try:
+                yield stream
+            finally:
+                await stream.close()
+
+    async def _encoded(self, pcm: PcmAudio) -> VoiceClip:
         async with self._slots:
-            return await asyncio.to_thread(encode_voice, audio)
+            ogg, seconds = await asyncio.to_thread(
+                encode_pcm, pcm.data, pcm.sample_rate, pcm.channels, pcm.sample_width
+            )
+        return VoiceClip(ogg=ogg, seconds=seconds)
