@@ -69,6 +69,7 @@ class Models:
         self._told: set[str] = set()  # failed models the admins heard of, once per process
         self.notices: ModelNotices | None = None
         self._reading = asyncio.Lock()
+        self._settled = asyncio.Event()
         self._resolve_all()  # usable at once; the catalog refines it when it has been read
 
     async def load_lists(self) -> None:
@@ -93,7 +94,18 @@ class Models:
                 self._catalog = None
             self._failed = {kind: set() for kind in MODEL_KINDS}
             self._resolve_all()
+            self._settled.set()
             return self._catalog is not None
+
+    async def settled(self) -> None:
+        """Until the catalog has been read once (or could not be), or is no longer waited for (`settle`): the bot
+        serves before the start-up's read is in, and a call made meanwhile should still use the catalog's pick
+        rather than the first model of each list."""
+        await self._settled.wait()
+
+    def settle(self) -> None:
+        """Calls stop waiting for the catalog: each kind uses the first model of its list until it is in."""
+        self._settled.set()
 
     def current(self, kind: str) -> str:
         return self._in_use[kind]

@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-from aiogram import Bot
+from aiogram import Bot, methods
 from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
 from bot.config import ConfigError, Settings
@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 _FIRST_WAIT = 1.0
 _LONGEST_WAIT = 60.0
+
+# Every Bot API answer type, once built (see prepare_answer_types); held here for the process's life.
+_ANSWER_TYPES: list[type] = []
 
 
 def host_of(url: str) -> str:
@@ -71,3 +74,17 @@ async def forget_webhook(bot: Bot) -> None:
     except TelegramAPIError as error:  # network errors included
         # Polling retries with backoff on its own; a failure here is not a reason to stop.
         log.warning("could not delete the webhook: %s", type(error).__name__)
+
+
+def prepare_answer_types() -> None:
+    """Blocking, for a worker thread (a twentieth of a second): build the model of each Bot API method's answer.
+    aiogram builds `Response[...]` for a method's answer type the first time the method is called, a few
+    milliseconds of pydantic on the event loop each, which would otherwise land in the first turns."""
+    answers = {
+        repr(method.__returning__): method.__returning__
+        for method in (getattr(methods, name) for name in methods.__all__)
+        if isinstance(method, type)
+        and issubclass(method, methods.TelegramMethod)
+        and method is not methods.TelegramMethod
+    }
+    _ANSWER_TYPES.extend(methods.Response[answer] for answer in answers.values())

@@ -30,6 +30,10 @@ class MemoryRepository:
         )
         return [StoredFact(row["id"], row["fact"], bytes(row["vector"]), row["model"]) for row in rows]
 
+    async def any_kept(self) -> bool:
+        """Whether anyone has facts kept (their turns will recall them)."""
+        return await self._db.fetch_one("SELECT 1 FROM memories LIMIT 1") is not None
+
     async def count(self, owner: int) -> int:
         row = await self._db.fetch_one("SELECT COUNT(*) FROM memories WHERE owner = ?", (owner,))
         return int(row[0]) if row else 0

@@ -8,13 +8,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
-import openai
 
 from bot.clients.http import ResponseTooLarge
 from bot.core.errors import UserFacingError
 from bot.core.i18n import __
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +96,15 @@ def is_model_not_served(error: openai.APIStatusError) -> bool:
     )
 
 
+def _sdk() -> ModuleType:
+    """The openai SDK, for its error classes. Not imported with this module: it is half a second of the start-up,
+    and paid in the background once the bot serves (GatewayBase.prepare). A block under `translated` makes SDK
+    calls, so by the time one fails the SDK is in; importing it here again costs a dictionary lookup."""
+    import openai
+
+    return openai
+
+
 @dataclass(slots=True)
 class Attempt:
     """What a call has learned so far, for its log line."""
@@ -113,21 +126,21 @@ async def translated(operation: str, deadline: float | None, request_id: str = "
     except GatewayError as error:
         log.warning("gateway %s failed: %s request_id=%s", operation, error, attempt.request_id)
         raise
-    except (TimeoutError, openai.APITimeoutError):
+    except (TimeoutError, _sdk().APITimeoutError):
         log.warning("gateway %s timed out", operation)
         raise GatewayTimeout(operation) from None
-    except openai.APIStatusError as error:
+    except _sdk().APIStatusError as error:
         log.warning(
             "gateway %s failed: status=%s request_id=%s", operation, error.status_code, error.request_id or "-"
         )
         raise status_error(operation, error) from None
-    except (openai.APIConnectionError, httpx.TransportError) as error:
+    except (_sdk().APIConnectionError, httpx.TransportError) as error:
         if isinstance(error, ResponseTooLarge) or isinstance(error.__cause__, ResponseTooLarge):
             log.warning("gateway %s failed: the answer was larger than the process reads", operation)
             raise GatewayAnswerTooLarge(operation) from None
         log.warning("gateway %s failed: cannot connect", operation)
         raise GatewayUnavailable(operation) from None
-    except (openai.OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
+    except (_sdk().OpenAIError, httpx.HTTPError, ValueError, TypeError, AttributeError, KeyError) as error:
         # Malformed JSON, or a shape the SDK could not read.
         log.warning(
             "gateway %s failed: unreadable answer (%s) request_id=%s",
