@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.clients.claude import Claude, is_claude
-from bot.clients.gateway import SPEECH_RATE, Gateway
+from bot.clients.gateway import Gateway
 from bot.clients.gateway_errors import GatewayBadAnswer, ModelNotServed
-from bot.clients.gateway_results import ChatReply, StreamedReply, ToolCall
+from bot.clients.gateway_results import ChatReply, SpokenReply, StreamedReply, ToolCall
+from bot.clients.gateway_voice import SPEECH_RATE, AudioNotStreamed
 from bot.conversations import ConversationKey, Conversations
 from bot.core.errors import UserFacingError
 from bot.core.i18n import _, __
@@ -160,17 +161,32 @@ class Assistant:
         tokens = 0
         for round_ in range(MAX_TOOL_ROUNDS + 1):
             offered = self._tools.specs() if asked.belt is not None and round_ < MAX_TOOL_ROUNDS else ()
-            async with self._gateway.speak(messages, voice, offered) as read_answer, self._encoder.admission():
-                reply = await read_answer()
-                tokens += reply.tokens
-                if not reply.tool_calls:
-                    clip = await self._encoder.wav_to_voice(reply.wav)
-                    await self._conversations.remember(asked.key, asked.question, reply.transcript, asked.speaker)
-                    return SpokenAnswer(said=reply.transcript, clip=clip, tokens=tokens)
+            reply, clip = await self._spoken_round(messages, voice, offered)
+            tokens += reply.tokens
+            if clip is not None:
+                await self._conversations.remember(asked.key, asked.question, reply.transcript, asked.speaker)
+                return SpokenAnswer(said=reply.transcript, clip=clip, tokens=tokens)
             if not offered:
                 break  # tools it was not offered: no answer to speak
             messages += await self._use_tools(asked.belt, "", reply.tool_calls)
         raise GatewayBadAnswer("the audio model kept asking for tools instead of answering")
+
+    async def _spoken_round(
+        self, messages: list[dict[str, Any]], voice: str, offered: Sequence[dict[str, Any]]
+    ) -> tuple[SpokenReply, VoiceClip | None]:
+        """One answer of the audio model: spoken (with its voice clip) or tool calls (no clip). Streamed into the
+        encoder as it is spoken, so the voice message is ready as soon as the answer ends; a gateway that does not
+        stream audio answers with one WAV, encoded once it is in."""
+        try:
+            async with self._gateway.speak_streamed(messages, voice, offered) as read_into:
+                async with self._encoder.streaming(SPEECH_RATE) as encoding:
+                    reply = await read_into(encoding.feed)
+                    return reply, None if reply.tool_calls else await encoding.finish()
+        except AudioNotStreamed:
+            pass
+        async with self._gateway.speak(messages, voice, offered) as read_answer, self._encoder.admission():
+            reply = await read_answer()
+            return reply, None if reply.tool_calls else await self._encoder.wav_to_voice(reply.wav)
 
     async def _speak_with_tts(self, asked: Asked, voice: str) -> SpokenAnswer:
         messages = await self._prompt(asked, spoken=True)

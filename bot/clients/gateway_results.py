@@ -143,9 +143,15 @@ def first_message(completion: Any) -> Any:
     return message
 
 
+def field(holder: Any, name: str) -> Any:
+    """A field of an answer read as the SDK's objects or as plain JSON (streams the bot parses itself)."""
+    if isinstance(holder, dict):
+        return holder.get(name)
+    return getattr(holder, name, None)
+
+
 def total_tokens(completion: Any) -> int:
-    usage = getattr(completion, "usage", None)
-    total = getattr(usage, "total_tokens", None)
+    total = field(field(completion, "usage"), "total_tokens")
     return total if isinstance(total, int) and total >= 0 else 0
 
 
@@ -162,16 +168,16 @@ def read_tool_calls(message: Any) -> tuple[ToolCall, ...]:
 
 def gather_tool_calls(pieces: dict[int, list[str]], delta: Any) -> None:
     """Add a streamed chunk's tool-call pieces: [id, name, arguments…] by the call's index."""
-    for call in getattr(delta, "tool_calls", None) or ():
-        index = getattr(call, "index", 0) or 0
+    for call in field(delta, "tool_calls") or ():
+        index = field(call, "index") or 0
         entry = pieces.setdefault(index, ["", ""])
-        if getattr(call, "id", None):
-            entry[0] = str(call.id)
-        function = getattr(call, "function", None)
-        if getattr(function, "name", None):
-            entry[1] = str(function.name)
-        if getattr(function, "arguments", None):
-            entry.append(str(function.arguments))
+        if field(call, "id"):
+            entry[0] = str(field(call, "id"))
+        function = field(call, "function")
+        if field(function, "name"):
+            entry[1] = str(field(function, "name"))
+        if field(function, "arguments"):
+            entry.append(str(field(function, "arguments")))
 
 
 def streamed_tool_calls(pieces: dict[int, list[str]]) -> list[ToolCall]:

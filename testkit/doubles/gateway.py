@@ -108,6 +108,7 @@ class GatewayCall:
     violations: list[str] = field(default_factory=list)
     status: int | None = None  # None until answered, and for good when the client went away first
     disconnected: bool = False
+    ended_at: float | None = None  # time.monotonic() once a streamed answer's last byte was written
 
     @property
     def model(self) -> str | None:
@@ -269,6 +270,7 @@ class Rule:
         self._image_url: str | None = None
         self._tool_calls: list[Any] | None = None  # tools.ScriptedToolCall
         self._search: Any = None  # responses.ScriptedSearch
+        self._audio_streaming = "streams"  # or how a gateway that does not stream audio answers: spoken.py
 
     def applies(self, call: GatewayCall) -> bool:
         """Whether this rule answers the call. A rule that calls tools answers the round before the tools' results
@@ -325,6 +327,17 @@ class Rule:
         if header not in ("normal", "zero", "ffff"):
             raise ValueError(f"unknown WAV header style {header!r}: use normal, zero or ffff")
         self._audio = _AudioReply(seconds, transcript, header)
+        return self
+
+    def audio_not_streamed(self, how: str = "refuses") -> Rule:
+        """Answer a streamed audio request as a gateway that does not stream audio: it "refuses" (a 400), or sends
+        "words only" (the transcript, no audio). See spoken.py."""
+        from .spoken import NOT_STREAMED
+
+        self._only_for("/chat/completions")
+        if how not in NOT_STREAMED:
+            raise ValueError(f"unknown way {how!r}: use one of {', '.join(NOT_STREAMED)}")
+        self._audio_streaming = how
         return self
 
     def transcript(self, text: str) -> Rule:
@@ -870,10 +883,10 @@ class GatewayDouble:
         if "audio" not in (body.get("modalities") or []):
             return problems
         audio_format = (body.get("audio") or {}).get("format")
-        if audio_format != "wav":
-            problems.append(f"{UNSUPPORTED} audio.format {audio_format!r}; it only produces wav")
-        if body.get("stream"):
-            problems.append(f"{UNSUPPORTED} streamed audio output")
+        if body.get("stream") and audio_format != "pcm16":
+            problems.append(f"audio.format {audio_format!r} cannot be streamed: the API streams pcm16 only")
+        if not body.get("stream") and audio_format != "wav":
+            problems.append(f"{UNSUPPORTED} audio.format {audio_format!r}; it only produces wav (pcm16 streamed)")
         return problems
 
     def _prompt_usage(self, messages: list[Any]) -> tuple[int, int]:
@@ -933,6 +946,10 @@ class GatewayDouble:
             transcript = audio.transcript
             if transcript is None:
                 transcript = default if default is not None else "spoken: " + user_text
+            if body.get("stream"):
+                from .spoken import stream_spoken_answer
+
+                return await stream_spoken_answer(self, request, call, rule, audio.seconds, transcript)
             wav = make_wav(audio.seconds, AUDIO_RATE, 1, 440.0, audio.header)
             message["audio"] = {
                 "id": "audio_" + secrets.token_hex(12),
@@ -950,8 +967,6 @@ class GatewayDouble:
         usage = self.chat_usage(body, text_out, audio_out)
         head = self.chat_head(body)
         if body.get("stream"):
-            if audio is not None:
-                return self.reject(call, [f"{UNSUPPORTED} streamed audio output"])
             # Several pieces, so clients really have to join them; a paced rule sends them slowly, like a model.
             pieces, gap = (rule._pace if rule else None) or (4, 0.0)
             deltas = [{"role": "assistant", "content": "", "refusal": None}]
@@ -997,6 +1012,7 @@ class GatewayDouble:
             await send([], usage=usage)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
+        call.ended_at = time.monotonic()
         return response
 
     # --- /images/generations and /images/edits -------------------------------------------------

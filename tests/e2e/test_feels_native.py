@@ -168,7 +168,7 @@ async def test_settings_change_the_voice_and_how_voice_notes_are_answered(
     me.send_voice(note, duration=1)
     await me.reply("sendVoice")
     request = await gateway.wait_for(last_user_text_contains("speak to me in coral"))
-    assert request.json["audio"] == {"voice": "coral", "format": "wav"}
+    assert request.json["audio"] == {"voice": "coral", "format": "pcm16"}
 
     await choose_setting(me, "🎙", "text")
     note = make_voice_note(1.0, freq=next(_tones))

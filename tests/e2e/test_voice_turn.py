@@ -60,10 +60,10 @@ async def test_voice_note_is_answered_with_a_real_voice_message(
     upload = transcription.uploads("file")[0]
     assert upload.filename == "voice.ogg"
     assert transcription.fields["model"] == "whisper-1"
-    # The audio model was asked for text and WAV audio, with a system prompt before the question.
+    # The audio model was asked for text and audio streamed as PCM, with a system prompt before the question.
     request = (await _speak_request(gateway, "what is the weather like on Mars")).json
     assert request["model"] == "gpt-4o-audio-preview"
-    assert request["audio"] == {"voice": "alloy", "format": "wav"}
+    assert request["audio"] == {"voice": "alloy", "format": "pcm16"} and request["stream"] is True
     assert request["messages"][0]["role"] == "system"
     assert request["messages"][-1] == {"role": "user", "content": "what is the weather like on Mars"}
     # The user saw that the bot was recording while it worked.
@@ -90,23 +90,67 @@ async def test_later_voice_turns_carry_the_conversation(
     assert messages[2]["content"] == "spoken: my cat is called Miso"
 
 
-@pytest.mark.parametrize("header", ["zero", "ffff"])
-async def test_streaming_wav_headers_still_give_the_full_length(
-    telegram: TelegramDouble, gateway: GatewayDouble, person, header: str
+async def test_a_streamed_answer_is_encoded_as_it_arrives_with_its_whole_transcript(
+    telegram: TelegramDouble, gateway: GatewayDouble, person
 ) -> None:
     me = Conversation(telegram, *person())
-    note = make_voice_note(1.0, freq=304 if header == "zero" else 305)
-    heard = f"tell me a long story {header}"
+    note = make_voice_note(1.0, freq=307)
+    heard = "tell me about the sea, slowly"
+    said = "The sea is wide, and it is deep; the tide comes in twice a day. 🌊"
     gateway.set_transcript(note, heard)
     gateway.when("/chat/completions", last_user_text_contains(heard)).reply_audio(
-        seconds=3.5, transcript="once upon a time", header=header
-    )
+        seconds=3.5, transcript=said
+    ).paced(12, 0.05)
     me.send_voice(note, duration=1)
 
     sent = await me.reply("sendVoice")
+    ogg = sent.files["voice"].data
+    info = inspect_ogg_opus(ogg)
+    assert (info.channels, info.input_sample_rate) == (1, 48000)
+    assert info.duration == pytest.approx(3.5, abs=0.05)
+    seconds, rate, channels = decode_with_ffmpeg(ogg)
+    assert (rate, channels) == (48000, 1) and seconds == pytest.approx(3.5, abs=0.05)
+    assert sent.params["duration"] == 4  # 3.5 s rounds to 4 (Telegram takes whole seconds)
+    assert sent.result["caption"] == said  # joined from twelve pieces, the emoji whole
+    [request] = [c for c in gateway.calls_to("/chat/completions") if last_user_text_contains(heard)(c)]
+    assert request.json["stream"] is True and request.json["audio"]["format"] == "pcm16"
+
+
+@pytest.mark.parametrize(("header", "how"), [("zero", "refuses"), ("ffff", "words only")])
+async def test_a_gateway_that_does_not_stream_audio_is_asked_for_whole_wavs(
+    start_bot: StartBot, gateway: GatewayDouble, header: str, how: str
+) -> None:
+    """It refuses streamed audio (a 400), or streams the words without the sound: the turn asks again for a WAV
+    (whose size fields a streaming encoder may have left at 0 or 0xFFFFFFFF), and later turns ask for WAVs
+    straight away."""
+    process = await start_bot()
+    me = Conversation(process.telegram, *new_person(process.telegram))
+    notes = [make_voice_note(1.0, freq=freq) for freq in ((304, 308) if header == "zero" else (305, 309))]
+    heard = [f"tell me a long story {header} {n}" for n in range(2)]
+    for note, words in zip(notes, heard, strict=True):
+        gateway.set_transcript(note, words)
+        gateway.when("/chat/completions", last_user_text_contains(words)).reply_audio(
+            seconds=3.5, transcript="once upon a time", header=header
+        ).audio_not_streamed(how)
+
+    me.send_voice(notes[0], duration=1)
+    sent = await me.reply("sendVoice")
     info = inspect_ogg_opus(sent.files["voice"].data)
     assert info.duration == pytest.approx(3.5, abs=0.05)
-    assert sent.params["duration"] == 4  # 3.5 s rounds to 4 (Telegram takes whole seconds)
+    assert sent.params["duration"] == 4 and sent.result["caption"] == "once upon a time"
+    first = [c.json for c in gateway.calls_to("/chat/completions") if last_user_text_contains(heard[0])(c)]
+    assert [(body.get("stream", False), body["audio"]["format"]) for body in first] == [
+        (True, "pcm16"),
+        (False, "wav"),
+    ]
+
+    me.send_voice(notes[1], duration=1)
+    assert inspect_ogg_opus((await me.reply("sendVoice")).files["voice"].data).duration == pytest.approx(
+        3.5, abs=0.05
+    )
+    second = [c.json for c in gateway.calls_to("/chat/completions") if last_user_text_contains(heard[1])(c)]
+    assert [(body.get("stream", False), body["audio"]["format"]) for body in second] == [(False, "wav")]
+    assert (await me.quota())["voice"][0] == 2  # each turn charged once, however it was asked
 
 
 @pytest.mark.parametrize(
