@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -16,11 +17,12 @@ from bench.cases import (
     crowd,
     midjourney_polling,
     startup,
+    tail_latency,
     text_throughput,
     voice_overhead,
 )
 
-CASES = ("voice", "crowd", "text", "midjourney", "startup")
+CASES = ("voice", "tail", "crowd", "text", "midjourney", "startup")
 
 
 def parse() -> argparse.Namespace:
@@ -47,12 +49,22 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores {model}, Python {platform.python_version()}"
 
 
+def verdict(value: str, goal: str) -> str:
+    """met / not met, comparing the value's first number with the goal's ("<= 1.3", "< 300", "0", "3 (…)")."""
+    wanted = re.match(r"\s*(<=|<)?\s*([\d.]+)", goal)
+    measured = re.search(r"-?[\d.]+", value)
+    if not goal or wanted is None or measured is None:
+        return ""
+    operator, limit, got = wanted.group(1), float(wanted.group(2)), float(measured.group())
+    met = got <= limit if operator == "<=" else got < limit if operator == "<" else abs(got - limit) < 0.05
+    return "met" if met else "NOT MET"
+
+
 def table(rows: list[Row]) -> str:
-    header: Row = ("case", "measure", "value", "goal")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
-    lines = [
-        " | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]
-    ]
+    header = ("case", "measure", "value", "goal", "")
+    lines_of = [header, *((*row, verdict(row[2], row[3])) for row in rows)]
+    widths = [max(len(row[i]) for row in lines_of) for i in range(5)]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in lines_of]
     lines.insert(1, "-+-".join("-" * width for width in widths))
     return "\n".join(lines)
 
@@ -76,6 +88,8 @@ async def main() -> int:
         print(f"running {case}…", file=sys.stderr, flush=True)
         if case == "voice":
             rows += await voice_overhead(sizes, encode)
+        elif case == "tail":
+            rows += await tail_latency(sizes, encode)
         elif case == "crowd":
             rows += await crowd(sizes, encode)
         elif case == "text":

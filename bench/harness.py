@@ -18,7 +18,9 @@ from testkit.doubles.telegram_api import TelegramDouble
 from testkit.identities import API_KEY, BOT_TOKEN
 
 # Everyone unlimited: the benchmark measures speed, not the quota rules.
-BENCH_SETTINGS = {f"QUOTA_{kind}": "-1" for kind in ("CHAT", "VOICE", "VISION", "EDIT", "DRAW", "IMAGINE")} | {
+BENCH_SETTINGS = {
+    f"QUOTA_{kind}": "-1" for kind in ("CHAT", "VOICE", "VISION", "EDIT", "DRAW", "IMAGINE", "SEARCH")
+} | {
     "LOG_LEVEL": "WARNING",  # one INFO line per update would be part of what is measured
     "VOICE_TIMEOUT": "300",
     "CHAT_TIMEOUT": "300",
@@ -65,8 +67,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM:")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS:")
+
+
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field):
             return int(line.split()[1]) / 1024
     return float("nan")
 
