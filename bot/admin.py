@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
@@ -34,6 +34,15 @@ class Stats:
     kinds: list[KindStats]
 
 
+# Notices to the other replicas (storage's notify): what changed, and for whom.
+Changed = Callable[[str, str], Awaitable[None]]
+BANS = "bans"
+
+
+async def _nobody_else(_topic: str, _payload: str) -> None:
+    """One process: nobody else to tell."""
+
+
 class Administration:
     def __init__(
         self,
@@ -51,10 +60,20 @@ class Administration:
         self._quotas = quotas
         self._models = models
         self._banned: set[int] = set()
+        self.changed: Changed = _nobody_else
 
     async def load(self) -> None:
-        """Read the banned users once; from then on this process keeps the set current itself."""
+        """Read the banned users once; from then on the set is kept current by this process's bans and, with
+        replicas, by the others' notices (`heard`)."""
         self._banned = await self._users.banned_ids()
+
+    def heard(self, payload: str) -> None:
+        """Another replica (or this one) banned or unbanned someone: "<id> 1" or "<id> 0"."""
+        target, _, banned = payload.partition(" ")
+        if banned == "1":
+            self._banned.add(int(target))
+        else:
+            self._banned.discard(int(target))
 
     def is_admin(self, user_id: int) -> bool:
         return user_id in self._admins
@@ -90,12 +109,14 @@ class Administration:
             raise Refusal(__("Admins cannot be banned; remove them from ADMIN_IDS first."))
         await self._users.set_banned(target, True)
         self._banned.add(target)
+        await self.changed(BANS, f"{target} 1")
         await self._audit.record(admin_id, "ban", target)
 
     async def unban(self, admin_id: int, target: int) -> None:
         self.require_admin(admin_id)
         await self._users.set_banned(target, False)
         self._banned.discard(target)
+        await self.changed(BANS, f"{target} 0")
         await self._audit.record(admin_id, "unban", target)
 
     async def claim_ban_notice(self, user_id: int) -> bool:

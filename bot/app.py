@@ -39,6 +39,7 @@ _SWITCH_INTERVAL_WHILE_WARMING = 0.0002
 
 async def run(settings: Settings) -> None:
     secrets = [settings.BOT_TOKEN.get_secret_value(), settings.API_KEY.get_secret_value()]
+    secrets += [_password_of(settings.DATABASE_URL.get_secret_value())]
     configure_logging(
         settings.LOG_LEVEL, secrets + [settings.WEBHOOK_SECRET.get_secret_value()], settings.LOG_FORMAT
     )
@@ -71,6 +72,8 @@ async def run(settings: Settings) -> None:
         if services is not None:
             await services.retention.stop()
             await services.tracker.stop()
+            if services.replica is not None:
+                await services.replica.stop()
             await services.notices.close()
         await bot.session.close()
         await http.aclose()
@@ -110,6 +113,8 @@ async def reach_and_serve(
     gc.freeze()
     await services.tracker.start()
     services.retention.start()
+    if services.replica is not None:
+        services.replica.start()
     # Both return on SIGTERM or Ctrl-C; the bot session stays open so the turns in flight can still answer.
     if settings.WEBHOOK_URL:
         # Imported here only: aiohttp's server side, a hundredth of a second of the start-up, polling does without.
@@ -154,3 +159,10 @@ def event_loop_first() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(before)
+
+
+def _password_of(url: str) -> str:
+    """The password in a database URL, masked in the log like the other secrets ("" when there is none)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).password or "" if url else ""

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     TELEGRAM_API_URL: str = "https://api.telegram.org"
     ADMIN_IDS: Annotated[frozenset[int], NoDecode] = frozenset()
     DATABASE_PATH: Path = Path("data/bot.sqlite3")
+    # postgresql://user:password@host:port/db: PostgreSQL instead of SQLite, shared by any number of replicas.
+    DATABASE_URL: SecretStr = SecretStr("")
 
     # Every model setting is a preference list, comma-separated: the first the gateway's catalog lists is used,
     # the next ones take over when it stops being served. The seed's names come first, then their successors.
@@ -134,6 +136,14 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value().strip()
+        if url and not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or be empty for SQLite)")
+        return SecretStr(url)
+
     @field_validator("WEBHOOK_URL")
     @classmethod
     def _https_only(cls, value: str) -> str:
@@ -154,11 +164,15 @@ class Settings(BaseSettings):
 
     @field_validator("WEBHOOK_SECRET")
     @classmethod
-    def _telegram_secret(cls, value: SecretStr) -> SecretStr:
+    def _telegram_secret(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
         # Telegram's setWebhook takes 1-256 characters of A-Z, a-z, 0-9, _ and -; anything else it refuses.
         secret = value.get_secret_value()
         if secret and not _WEBHOOK_SECRET.fullmatch(secret):
             raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        database_url = info.data.get("DATABASE_URL")
+        if not secret and info.data.get("WEBHOOK_URL") and database_url and database_url.get_secret_value():
+            # A random secret per process: each replica would register its own, and refuse the others' updates.
+            raise ValueError("must be set when replicas share DATABASE_URL (each must check the same secret)")
         return value
 
     @model_validator(mode="after")
@@ -192,6 +206,6 @@ def load_settings() -> Settings:
         problems = []
         for item in error.errors():
             name = ".".join(str(part) for part in item["loc"]) or "settings"
-            reason = "is required" if item["type"] == "missing" else item["msg"]
+            reason = "is required" if item["type"] == "missing" else item["msg"].removeprefix("Value error, ")
             problems.append(f"{name} {reason}")
         raise ConfigError("configuration error: " + "; ".join(problems)) from None

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bot.core.errors import Refusal, UserFacingError
 from bot.core.i18n import _, __
@@ -25,6 +26,18 @@ class RequestCancelled(UserFacingError):
         self.user_message = _("Stopped your {what}. Nothing was charged.").format(what=what)
 
 
+class SharedRequests(Protocol):
+    """The requests of every replica on one database (bot.replicas); absent for one process on SQLite."""
+
+    async def take(self, token: str, actor_id: int, what: str, exclusive: bool) -> bool: ...
+
+    def drop_soon(self, token: str) -> None: ...
+
+    async def alive_of(self, actor_id: int) -> list[str]: ...
+
+    async def cancel_everywhere(self, actor_id: int) -> None: ...
+
+
 @dataclass
 class _Held:
     task: asyncio.Task[Any]
@@ -37,8 +50,9 @@ class InFlight:
     """Each actor's requests in flight, which /cancel stops: at most one heavy one (a voice turn, an edit, a
     drawing, a Midjourney submission) at a time, and any number of light ones (text answers)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared: SharedRequests | None = None) -> None:
         self._held: dict[int, list[_Held]] = {}
+        self._shared = shared
 
     @contextlib.asynccontextmanager
     async def hold(self, actor_id: int, what: str, exclusive: bool = True) -> AsyncIterator[Callable[[], None]]:
@@ -57,12 +71,24 @@ class InFlight:
         assert task is not None
         held = _Held(task, what, exclusive)
         mine.append(held)
+        token = secrets.token_hex(8)
+        shared = self._shared
+        try:
+            if shared is not None and not await shared.take(token, actor_id, what, exclusive):
+                raise STILL_WORKING  # running on another replica
+        except BaseException:
+            mine.remove(held)
+            if not mine and self._held.get(actor_id) is mine:
+                del self._held[actor_id]
+            raise
 
         def let_go() -> None:
             if held in mine:
                 mine.remove(held)
                 if not mine and self._held.get(actor_id) is mine:
                     del self._held[actor_id]
+                if shared is not None:
+                    shared.drop_soon(token)
 
         try:
             yield let_go
@@ -78,8 +104,19 @@ class InFlight:
         """Whether the actor has an exclusive request running (a new one would be refused)."""
         return any(held.exclusive for held in self._held.get(actor_id, ()))
 
+    async def cancel_everywhere(self, actor_id: int) -> str | None:
+        """Stop every request of the actor's, on this replica and on every other; what the first was, or None
+        when none was running anywhere."""
+        here = self.cancel(actor_id)
+        if self._shared is None:
+            return here
+        elsewhere = await self._shared.alive_of(actor_id)
+        if elsewhere:
+            await self._shared.cancel_everywhere(actor_id)
+        return here or (elsewhere[0] if elsewhere else None)
+
     def cancel(self, actor_id: int) -> str | None:
-        """Stop every request of the actor's; returns what the first was, or None when there was none."""
+        """Stop every request of the actor's on this replica; what the first was, or None when there was none."""
         stopped = [held for held in self._held.get(actor_id, ()) if not held.cancelled_by_user]
         for held in stopped:
             held.cancelled_by_user = True

@@ -50,6 +50,15 @@ class ModelNotices(Protocol):
     async def models_retiring(self, retiring: Sequence[tuple[str, str, dt.date]]) -> None: ...
 
 
+# The replicas' notices: an admin's new list (payload: the kind), a model found not served ("<kind> <model>").
+MODEL_LISTS = "model-lists"
+MODEL_FAILED = "model-failed"
+
+
+async def _nobody_else(_topic: str, _payload: str) -> None:
+    """One process: nobody else to tell."""
+
+
 class Models:
     def __init__(
         self,
@@ -70,6 +79,7 @@ class Models:
         self.notices: ModelNotices | None = None
         self._reading = asyncio.Lock()
         self._settled = asyncio.Event()
+        self.changed: Callable[[str, str], Awaitable[None]] = _nobody_else
         self._resolve_all()  # usable at once; the catalog refines it when it has been read
 
     async def load_lists(self) -> None:
@@ -129,17 +139,35 @@ class Models:
     async def failed(self, kind: str, model: str) -> str | None:
         """The gateway said `model` is not served: the kind moves on to the next usable model of its list, which
         is returned (None: none left). The admins hear of each failed model once."""
-        self._failed[kind].add(model)
-        replacement = next((other for other in self._lists[kind] if self._usable(kind, other)), None)
-        if replacement is not None:
-            self._in_use[kind] = replacement
+        replacement = self._fail(kind, model)
         log.warning(
             "model %s (%s) is not served; %s", model, kind, f"now {replacement}" if replacement else "none left"
         )
         if model not in self._told and self.notices is not None:
             self._told.add(model)
             await self.notices.model_replaced(kind, model, replacement)
+        await self.changed(MODEL_FAILED, f"{kind} {model}")
         return replacement
+
+    def _fail(self, kind: str, model: str) -> str | None:
+        self._failed[kind].add(model)
+        replacement = next((other for other in self._lists[kind] if self._usable(kind, other)), None)
+        if replacement is not None:
+            self._in_use[kind] = replacement
+        return replacement
+
+    def heard_failure(self, payload: str) -> None:
+        """Another replica found a model not served: move on here too (its admins were told there, once)."""
+        kind, _, model = payload.partition(" ")
+        if kind in self._failed and model not in self._failed[kind]:
+            self._told.add(model)
+            self._fail(kind, model)
+
+    async def heard_lists(self, _payload: str) -> None:
+        """An admin changed a kind's list on another replica: read the stored lists again."""
+        self._lists = {kind: self._settings.model_list(kind) for kind in MODEL_KINDS}
+        self._failed = {kind: set() for kind in MODEL_KINDS}
+        await self.load_lists()
 
     async def set_list(self, kind: str, models: list[str], admin_id: int) -> None:
         """An admin's list for a kind, checked against a fresh catalog, in use at once and stored for good."""
@@ -155,6 +183,7 @@ class Models:
         self._lists[kind] = list(models)
         self._failed[kind] = set()
         self._in_use[kind] = self._resolve(kind)
+        await self.changed(MODEL_LISTS, kind)
 
     def report(self) -> list[KindReport]:
         catalog = self._catalog

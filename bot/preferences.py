@@ -3,6 +3,7 @@ first use."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from bot.core.i18n import LANGUAGES
@@ -31,6 +32,13 @@ class UserPreferences:
     chat_model: str | None  # picked with /model; None: the chat kind's model in use
 
 
+PREFERENCES = "preferences"  # the replicas' notice of a person's changed settings; payload: the person's id
+
+
+async def _nobody_else(_topic: str, _payload: str) -> None:
+    """One process: nobody else to tell."""
+
+
 # Whose settings are kept in memory: the language middleware asks on every update.
 _CACHE_CAPACITY = 10_000
 
@@ -40,6 +48,11 @@ class Preferences:
         self._repo = repository
         self._default_voice = default_voice
         self._cache: LruCache[int, StoredPreferences] = LruCache(_CACHE_CAPACITY)
+        self.changed: Callable[[str, str], Awaitable[None]] = _nobody_else
+
+    def heard(self, payload: str) -> None:
+        """A person's settings changed on another replica (or this one): read them again when next needed."""
+        self._cache.pop(int(payload))
 
     async def chosen_language(self, actor_id: int) -> str | None:
         """The language chosen with /lang or /settings; None to follow Telegram's."""
@@ -61,6 +74,7 @@ class Preferences:
             raise ValueError(f"{setting}={value!r} is not a choice")
         await self._repo.set(user_id, setting, value)
         self._cache.put(user_id, replace(await self._stored(user_id), **{setting: value}))
+        await self.changed(PREFERENCES, str(user_id))
 
     async def choose_chat_model(self, user_id: int, model: str | None, allowed: list[str]) -> None:
         """Store the chat model picked with /model (None: the default again); refuses one not on offer."""
@@ -68,6 +82,7 @@ class Preferences:
             raise ValueError(f"chat model {model!r} is not on offer")
         await self._repo.set(user_id, "chat_model", model)
         self._cache.put(user_id, replace(await self._stored(user_id), chat_model=model))
+        await self.changed(PREFERENCES, str(user_id))
 
     async def _stored(self, user_id: int) -> StoredPreferences:
         stored = self._cache.get(user_id)

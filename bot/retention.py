@@ -12,6 +12,7 @@ import time
 from storage.audit import AuditRepository
 from storage.history import HistoryRepository
 from storage.midjourney import MidjourneyRepository
+from storage.replicas import AlbumRepository
 from storage.usage import UsageRepository
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 FINISHED_TASK_DAYS = 7  # a Midjourney picture's buttons and /seed work this long after it arrived
 AUDIT_DAYS = 365
 RESERVATION_DAYS = 1  # no request runs for a day: a reservation that old belongs to work that died
+ALBUM_DAYS = 1  # album parts kept for replicas to gather an album (handled within a second)
 PRUNE_INTERVAL = 3600.0
 _DAY = 86400.0
 
@@ -37,7 +39,9 @@ class Retention:
         audit: AuditRepository,
         usage: UsageRepository,
         history_days: int,
+        albums: AlbumRepository | None = None,
     ) -> None:
+        self._albums = albums
         self._history = history
         self._tasks = tasks
         self._audit = audit
@@ -52,6 +56,7 @@ class Retention:
             "midjourney_tasks": await self._tasks.prune_finished(now - FINISHED_TASK_DAYS * _DAY),
             "audit": await self._audit.prune(iso_before(AUDIT_DAYS, now)),
             "reservations": await self._usage.prune_reservations(iso_before(RESERVATION_DAYS, now)),
+            "albums": await self._albums.prune(now - ALBUM_DAYS * _DAY) if self._albums is not None else 0,
         }
         if any(pruned.values()):
             log.info("pruned old records: %s", " ".join(f"{name}={count}" for name, count in pruned.items()))

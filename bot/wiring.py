@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 import httpx
-from aiogram import Bot, Dispatcher
+from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -37,10 +37,11 @@ from bot.midjourney.view import TelegramTaskView
 from bot.models import Models
 from bot.preferences import Preferences
 from bot.quotas import Quotas
+from bot.replicas import Listening, Replica
 from bot.retention import Retention
 from bot.search import Search
 from bot.telegram.admin_notices import AdminNotices
-from bot.telegram.albums import AlbumCollector
+from bot.telegram.albums import AlbumCollector, SharedAlbumCollector
 from bot.telegram.identity import Identify
 from bot.telegram.language import ActorLanguage
 from bot.telegram.middlewares import BanGate, KnownUsers, RunningUpdates
@@ -51,11 +52,13 @@ from bot.tools import Tools
 from bot.turns import Turns
 from handlers import build_routers
 from storage import Database, HistoryRepository, UsageRepository, UserRepository
+from storage import open_database as open_storage
 from storage.audit import AuditRepository
 from storage.memories import MemoryRepository
 from storage.midjourney import MidjourneyRepository
 from storage.models import ModelListsRepository
 from storage.preferences import PreferencesRepository
+from storage.replicas import AlbumRepository
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +74,19 @@ def build_bot(settings: Settings) -> Bot:
 
 
 async def open_database(settings: Settings) -> Database:
+    url = settings.DATABASE_URL.get_secret_value()
     try:
-        return await Database.open(settings.DATABASE_PATH)
+        return await open_storage(settings.DATABASE_PATH, url)
     except (OSError, sqlite3.Error) as error:
+        if url:  # never the URL itself: it holds the password
+            raise ConfigError(
+                f"configuration error: DATABASE_URL cannot be reached ({type(error).__name__})"
+            ) from None
         raise ConfigError(f"configuration error: DATABASE_PATH cannot be opened ({error})") from None
+    except Exception as error:  # asyncpg's own errors: a wrong password, a missing database, a refused schema
+        if not url:
+            raise
+        raise ConfigError(f"configuration error: DATABASE_URL was refused ({type(error).__name__})") from None
 
 
 @dataclass
@@ -88,15 +100,20 @@ class Services:
     notices: AdminNotices
     tracker: MidjourneyTracker
     retention: Retention
+    albums: BaseMiddleware  # AlbumCollector, or SharedAlbumCollector with replicas
+    replica: Replica | None  # with replicas on PostgreSQL: this one
 
 
 async def build_services(
     settings: Settings, database: Database, http: httpx.AsyncClient, bot: Bot, ffmpeg: str
 ) -> Services:
-    usage = UsageRepository(database)
-    stale = await usage.release_all()
-    if stale:
-        log.info("released %d reservations left by the previous run", stale)
+    # Several replicas share PostgreSQL; one process on SQLite has it to itself.
+    replica = Replica(database) if database.dialect == "postgresql" else None
+    usage = replica.usage if replica is not None else UsageRepository(database)
+    if replica is None:  # with replicas, a dead one's run out on their own, not at another's start
+        stale = await usage.release_all()
+        if stale:
+            log.info("released %d reservations left by the previous run", stale)
     users = UserRepository(database)
     quotas = Quotas(usage, settings)
     history = HistoryRepository(database)
@@ -112,11 +129,13 @@ async def build_services(
     claude = Claude(settings, http, gateway_slots)
     midjourney = Midjourney(settings, http, gateway_slots)
     mj_tasks = MidjourneyRepository(database)
-    tracker = MidjourneyTracker(midjourney, mj_tasks, TelegramTaskView(bot), settings)
+    tracker = MidjourneyTracker(
+        midjourney, mj_tasks, TelegramTaskView(bot), settings, replica.name if replica is not None else None
+    )
     audit = AuditRepository(database)
     admin = Administration(settings, users, usage, audit, quotas, models)
     await admin.load()
-    inflight = InFlight()
+    inflight = InFlight(replica)
     encoder = VoiceEncoder(ffmpeg_slots, parallel)
     preferences = Preferences(PreferencesRepository(database), settings.VOICE)
     notices = AdminNotices(bot, settings.ADMIN_IDS, preferences)
@@ -147,8 +166,12 @@ async def build_services(
         "inflight": inflight,
     }
     by_name["turns"] = TelegramTurns(turns, bot)
-    retention = Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS)
-    return Services(by_name, gateway, claude, models, notices, tracker, retention)
+    retention = Retention(history, mj_tasks, audit, usage, settings.HISTORY_DAYS, AlbumRepository(database))
+    albums: BaseMiddleware = AlbumCollector()
+    if replica is not None:
+        await Listening().connect(database, admin, preferences, models, inflight)
+        albums = SharedAlbumCollector(AlbumRepository(database), replica.name, bot)
+    return Services(by_name, gateway, claude, models, notices, tracker, retention, albums, replica)
 
 
 def build_dispatcher(services: Services, running: RunningUpdates) -> Dispatcher:
@@ -164,6 +187,6 @@ def build_dispatcher(services: Services, running: RunningUpdates) -> Dispatcher:
     dispatcher.update.outer_middleware(BanGate(named["admin"]))
     # A failure is explained by the error handlers, outside the update's middlewares: in the same language.
     dispatcher.errors.outer_middleware(language)
-    dispatcher.message.outer_middleware(AlbumCollector())
+    dispatcher.message.outer_middleware(services.albums)
     dispatcher.include_routers(*build_routers())
     return dispatcher

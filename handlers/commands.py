@@ -58,5 +58,5 @@ async def reset_conversation(message: Message, conversations: Conversations) -> 
 
 async def cancel_request(message: Message, actor: Actor, inflight: InFlight) -> None:
     """The stopped request itself tells the user (it knows what it gave back); here only the empty case."""
-    if inflight.cancel(actor.id) is None:
+    if await inflight.cancel_everywhere(actor.id) is None:
         await message.answer(_("There is nothing to cancel: I'm not working on anything for you."))

@@ -23,6 +23,4 @@ class AuditRepository:
         return [(row[0], row[1], row[2], row[3], row[4]) for row in rows]
 
     async def prune(self, before: str) -> int:
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("DELETE FROM audit_log WHERE created_at < ?", (before,))
-            return cursor.rowcount
+        return await self._db.execute("DELETE FROM audit_log WHERE created_at < ?", (before,))

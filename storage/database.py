@@ -1,118 +1,69 @@
-"""One aiosqlite connection per process, in WAL mode, with serialized transactions and migrations."""
+"""What the repositories ask of a database, whichever it is: SQLite (one process, the default) or PostgreSQL
+(DATABASE_URL, any number of replicas). Both run the same SQL, written for SQLite with `?` parameters and
+translated for PostgreSQL; both serialize write transactions, so a check and the write it allows are one step."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
-from importlib import resources
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import aiosqlite
-
-_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+from typing import Any, Protocol
 
 
-class Database:
-    """The process's single SQLite connection.
-
-    Every statement runs under one asyncio lock: statements from different coroutines would otherwise
-    interleave inside each other's transactions on the shared connection.
-    """
-
-    def __init__(self, connection: aiosqlite.Connection) -> None:
-        self._connection = connection
-        self._lock = asyncio.Lock()
-
-    @classmethod
-    async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: the sqlite3 module must not open transactions behind our back;
-        # we say BEGIN IMMEDIATE ourselves so check-then-write is atomic against other writers.
-        connection = await aiosqlite.connect(path, isolation_level=None)
-        connection.row_factory = aiosqlite.Row
-        database = cls(connection)
-        try:
-            await connection.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL survives a killed process (only a power cut can lose the last commits).
-            await connection.execute("PRAGMA synchronous = NORMAL")
-            await connection.execute("PRAGMA busy_timeout = 5000")
-            await connection.execute("PRAGMA foreign_keys = ON")
-            await database._migrate()
-        except BaseException:
-            await connection.close()
-            raise
-        return database
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._connection.close()
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back when the block raises, cancellation included.
-
-        A cancelled await on aiosqlite does not stop the statement: it is already queued for the connection's
-        thread and runs anyway. So a cancellation that lands on BEGIN still leaves a transaction open, and one
-        that lands on COMMIT still commits. The rollback is therefore queued whatever happened (the thread runs it
-        after the BEGIN; with no transaction open it has nothing to undo), and it and the commit are shielded, so
-        the connection is never left inside a transaction for the next caller.
-        """
-        async with self._lock:
-            try:
-                await self._connection.execute("BEGIN IMMEDIATE")
-                yield self._connection
-                await asyncio.shield(self._connection.execute("COMMIT"))
-            except BaseException:
-                await asyncio.shield(self._roll_back())
-                raise
-
-    async def _roll_back(self) -> None:
-        try:
-            await self._connection.execute("ROLLBACK")
-        except sqlite3.OperationalError:
-            pass  # no transaction was open: the BEGIN never ran
-
-    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
-            async with self._connection.execute(sql, tuple(params)) as cursor:
-                return list(await cursor.fetchall())
-
-    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        async with self._lock:
-            async with self._connection.execute(sql, tuple(params)) as cursor:
-                return await cursor.fetchone()
-
-    async def execute(self, sql: str, params: Iterable[Any] = ()) -> None:
-        """One statement in its own (autocommitted) transaction."""
-        async with self._lock:
-            await self._connection.execute(sql, tuple(params))
-
-    async def schema_version(self) -> int:
-        row = await self.fetch_one("PRAGMA user_version")
-        return int(row[0]) if row else 0
-
-    async def _migrate(self) -> None:
-        """Apply the numbered files in storage/migrations above PRAGMA user_version, each atomically."""
-        current = await self.schema_version()
-        for number, script in _migrations():
-            if number <= current:
-                continue
-            # executescript runs the whole file; wrapping it in BEGIN/COMMIT together with the version
-            # bump means a crash leaves either the old schema or the new one, never half of it.
-            await self._connection.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+def utc_now() -> str:
+    """Now as the tables store times: ISO 8601, UTC, milliseconds (what SQLite's strftime('%Y-%m-%dT%H:%M:%fZ')
+    writes); passed as a parameter, so both databases store the same text."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("storage").joinpath("migrations")
-    found = []
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+class Transaction(Protocol):
+    """The statements of one transaction. Rows read by key (`row["name"]`) or position (`row[0]`)."""
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int:
+        """Run a statement; the rows it changed."""
+        ...
+
+    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None: ...
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Any: ...
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
+
+
+class Database(Protocol):
+    dialect: str  # "sqlite" or "postgresql"
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction: committed when the block ends, rolled back when it raises (cancellation too);
+        write transactions run one at a time, across processes on PostgreSQL too."""
+        ...
+
+    async def execute(self, sql: str, params: Iterable[Any] = ()) -> int: ...
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> Any: ...
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]: ...
+
+    async def schema_version(self) -> int: ...
+
+    async def notify(self, topic: str, payload: str = "") -> None:
+        """Tell every process on this database (this one too) that something of `topic` changed."""
+        ...
+
+    async def listen(self, topic: str, callback: Callable[[str], None]) -> None:
+        """Call `callback(payload)` on the event loop for each notice of `topic`, from any process."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+async def open_database(path: Path, url: str = "") -> Database:
+    """PostgreSQL when a URL is given, else the SQLite file at `path`; migrated to the newest schema."""
+    if url:
+        from storage.postgres import PostgresDatabase  # asyncpg is imported only by those who use it
+
+        return await PostgresDatabase.open(url)
+    from storage.sqlite import SqliteDatabase
+
+    return await SqliteDatabase.open(path)

@@ -22,8 +22,8 @@ class HistoryRepository:
         self, chat_id: int, thread_id: int, question: HistoryEntry, answer: HistoryEntry
     ) -> None:
         """Store a question and its answer together, so the history never holds half a turn."""
-        async with self._db.transaction() as connection:
-            await connection.executemany(
+        async with self._db.transaction() as transaction:
+            await transaction.executemany(
                 "INSERT INTO history (chat_id, thread_id, role, speaker, content) VALUES (?, ?, ?, ?, ?)",
                 [(chat_id, thread_id, entry.role, entry.speaker, entry.content) for entry in (question, answer)],
             )
@@ -38,7 +38,7 @@ class HistoryRepository:
                 SELECT id, role, speaker, content FROM history
                 WHERE chat_id = ? AND thread_id = ?
                 ORDER BY id DESC LIMIT ?
-            ) ORDER BY id
+            ) AS latest ORDER BY id
             """,
             (chat_id, thread_id, limit),
         )
@@ -46,14 +46,10 @@ class HistoryRepository:
 
     async def clear(self, chat_id: int, thread_id: int) -> int:
         """Forget a conversation; returns how many entries were removed."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "DELETE FROM history WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
-            )
-            return cursor.rowcount
+        return await self._db.execute(
+            "DELETE FROM history WHERE chat_id = ? AND thread_id = ?", (chat_id, thread_id)
+        )
 
     async def prune(self, before: str) -> int:
         """Forget every turn stored before `before` (an ISO timestamp, UTC); returns how many entries went."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("DELETE FROM history WHERE created_at < ?", (before,))
-            return cursor.rowcount
+        return await self._db.execute("DELETE FROM history WHERE created_at < ?", (before,))

@@ -40,13 +40,13 @@ class MemoryRepository:
 
     async def delete(self, owner: int, ids: list[int]) -> int:
         """Delete these facts of the owner's (never another's); how many went."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.executemany(
-                "DELETE FROM memories WHERE owner = ? AND id = ?", [(owner, fact_id) for fact_id in ids]
-            )
-            return cursor.rowcount
+        gone = 0
+        async with self._db.transaction() as transaction:
+            for fact_id in ids:
+                gone += await transaction.execute(
+                    "DELETE FROM memories WHERE owner = ? AND id = ?", (owner, fact_id)
+                )
+        return gone
 
     async def delete_all(self, owner: int) -> int:
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("DELETE FROM memories WHERE owner = ?", (owner,))
-            return cursor.rowcount
+        return await self._db.execute("DELETE FROM memories WHERE owner = ?", (owner,))

@@ -7,13 +7,14 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import Database, Transaction
 from storage.usage import count_use, uncount_use
 
 PAID_KIND = "imagine"  # every Midjourney job is paid from the imagine quota
+# How long a delivery may take before, with replicas, another one takes it over (its deliverer died).
+DELIVERY_SECONDS = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class MjTaskRow:
     original_prompt: str = ""
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> MjTaskRow:
+    def from_row(cls, row: Any) -> MjTaskRow:
         return cls(
             task_id=row["task_id"],
             chat_id=row["chat_id"],
@@ -90,9 +91,9 @@ class MidjourneyRepository:
 
     async def create_charged(self, task: NewMjTask, reservation_id: int, charge_day: str) -> None:
         """The gateway accepted the job: count the payer's use and start tracking, in one transaction."""
-        async with self._db.transaction() as connection:
-            await count_use(connection, reservation_id, task.requested_by, PAID_KIND, charge_day, 0)
-            await connection.execute(
+        async with self._db.transaction() as transaction:
+            await count_use(transaction, reservation_id, task.requested_by, PAID_KIND, charge_day, 0)
+            await transaction.execute(
                 """
                 INSERT INTO mj_tasks (task_id, chat_id, thread_id, request_message_id, requested_by, charged_user,
                                       charge_day, kind, prompt, pressed_button, locale, created_at, original_prompt)
@@ -108,6 +109,37 @@ class MidjourneyRepository:
     async def pending(self) -> list[MjTaskRow]:
         rows = await self._db.fetch_all("SELECT * FROM mj_tasks WHERE state = 'pending' ORDER BY created_at")
         return [MjTaskRow.from_row(row) for row in rows]
+
+    async def lease(self, holder: str, seconds: float) -> list[MjTaskRow]:
+        """The pending tasks this replica tracks from now until `seconds` from now: its own, and those nobody
+        holds or whose holder let its lease run out (it died). A delivery whose replica died half-way is pending
+        again. Replicas leasing at the same moment skip each other's rows (FOR UPDATE SKIP LOCKED), so each task
+        has one holder. PostgreSQL only: one SQLite process tracks everything (`pending`)."""
+        now = time.time()
+        async with self._db.transaction() as transaction:
+            await transaction.execute(
+                "UPDATE mj_tasks SET state = 'pending' WHERE state = 'delivering' AND lease_until < ?", (now,)
+            )
+            # Its own first, every one of them (a row another statement holds for a moment is waited for)...
+            rows = await transaction.fetch_all(
+                "UPDATE mj_tasks SET lease_until = ? WHERE state = 'pending' AND leased_by = ? RETURNING *",
+                (now + seconds, holder),
+            )
+            # ...then the tasks nobody holds, skipping those another replica is taking at this moment.
+            rows += await transaction.fetch_all(
+                """
+                UPDATE mj_tasks SET leased_by = ?1, lease_until = ?2
+                WHERE task_id IN (
+                    SELECT task_id FROM mj_tasks
+                    WHERE state = 'pending' AND (leased_by IS NULL OR (leased_by <> ?1 AND lease_until < ?3))
+                    ORDER BY created_at
+                    FOR UPDATE SKIP LOCKED
+                )
+                RETURNING *
+                """,
+                (holder, now + seconds, now),
+            )
+        return sorted((MjTaskRow.from_row(row) for row in rows), key=lambda row: row.created_at)
 
     async def count_pending(self) -> int:
         row = await self._db.fetch_one("SELECT COUNT(*) FROM mj_tasks WHERE state = 'pending'")
@@ -129,13 +161,14 @@ class MidjourneyRepository:
         """A modal answer may continue under a new task id."""
         await self._db.execute("UPDATE mj_tasks SET task_id = ? WHERE task_id = ?", (new_task_id, old_task_id))
 
-    async def claim_delivery(self, task_id: str) -> bool:
-        """Only the caller that moves the task out of 'pending' delivers it."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "UPDATE mj_tasks SET state = 'delivering' WHERE task_id = ? AND state = 'pending'", (task_id,)
-            )
-            return cursor.rowcount == 1
+    async def claim_delivery(self, task_id: str, seconds: float = DELIVERY_SECONDS) -> bool:
+        """Only the caller that moves the task out of 'pending' delivers it; with replicas, the others leave it
+        alone for `seconds` (a delivery downloads and uploads a picture)."""
+        changed = await self._db.execute(
+            "UPDATE mj_tasks SET state = 'delivering', lease_until = ? WHERE task_id = ? AND state = 'pending'",
+            (time.time() + seconds, task_id),
+        )
+        return changed == 1
 
     async def release_delivery(self, task_id: str) -> None:
         """The delivery failed half-way (the image did not download): the next poll tries again."""
@@ -144,20 +177,20 @@ class MidjourneyRepository:
         )
 
     async def mark_delivered(self, task_id: str, result_message_id: int) -> None:
-        async with self._db.transaction() as connection:
-            await connection.execute(
+        async with self._db.transaction() as transaction:
+            await transaction.execute(
                 """
                 UPDATE mj_tasks SET state = 'done', result_message_id = ?, finished_at = ?
                 WHERE task_id = ? AND state = 'delivering'
                 """,
                 (result_message_id, time.time(), task_id),
             )
-            await _free_pressed_button(connection, task_id)
+            await _free_pressed_button(transaction, task_id)
 
     async def fail_and_refund(self, task_id: str) -> bool:
         """Close a task that will never deliver and give the payer their use back, once."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
+        async with self._db.transaction() as transaction:
+            row = await transaction.fetch_one(
                 """
                 UPDATE mj_tasks SET state = 'failed', finished_at = ?
                 WHERE task_id = ? AND state IN ('pending', 'delivering')
@@ -165,12 +198,10 @@ class MidjourneyRepository:
                 """,
                 (time.time(), task_id),
             )
-            row = await cursor.fetchone()
-            await cursor.close()
             if row is None:
                 return False
-            await uncount_use(connection, row[0], PAID_KIND, row[1])
-            await _free_pressed_button(connection, task_id)
+            await uncount_use(transaction, row[0], PAID_KIND, row[1])
+            await _free_pressed_button(transaction, task_id)
             return True
 
     async def fail_chat(self, chat_id: int) -> int:
@@ -186,9 +217,7 @@ class MidjourneyRepository:
         (With one process per database every 'delivering' row is such a leftover; replicas sharing a
         database would need an owner and a lease here.)
         """
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("UPDATE mj_tasks SET state = 'pending' WHERE state = 'delivering'")
-            return cursor.rowcount
+        return await self._db.execute("UPDATE mj_tasks SET state = 'pending' WHERE state = 'delivering'")
 
     async def task_of_result(self, chat_id: int, result_message_id: int) -> MjTaskRow | None:
         row = await self._db.fetch_one(
@@ -201,8 +230,8 @@ class MidjourneyRepository:
         rows = [
             MjButtonRow(secrets.token_urlsafe(9), task_id, custom_id, label, False) for custom_id, label in buttons
         ]
-        async with self._db.transaction() as connection:
-            await connection.executemany(
+        async with self._db.transaction() as transaction:
+            await transaction.executemany(
                 "INSERT INTO mj_buttons (key, task_id, custom_id, label) VALUES (?, ?, ?, ?)",
                 [(row.key, row.task_id, row.custom_id, row.label) for row in rows],
             )
@@ -216,9 +245,7 @@ class MidjourneyRepository:
 
     async def claim_button(self, key: str) -> bool:
         """Mark a button's job as running; False when it already is (a second press submits nothing)."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("UPDATE mj_buttons SET busy = 1 WHERE key = ? AND busy = 0", (key,))
-            return cursor.rowcount == 1
+        return await self._db.execute("UPDATE mj_buttons SET busy = 1 WHERE key = ? AND busy = 0", (key,)) == 1
 
     async def free_button(self, key: str) -> None:
         await self._db.execute("UPDATE mj_buttons SET busy = 0 WHERE key = ?", (key,))
@@ -226,8 +253,8 @@ class MidjourneyRepository:
     async def prune_finished(self, before: float) -> int:
         """Forget tasks that ended before `before` (unix seconds), with the buttons under their pictures; returns
         how many tasks went."""
-        async with self._db.transaction() as connection:
-            await connection.execute(
+        async with self._db.transaction() as transaction:
+            await transaction.execute(
                 """
                 DELETE FROM mj_buttons WHERE task_id IN (
                     SELECT task_id FROM mj_tasks WHERE state IN ('done', 'failed') AND finished_at < ?
@@ -235,14 +262,13 @@ class MidjourneyRepository:
                 """,
                 (before,),
             )
-            cursor = await connection.execute(
+            return await transaction.execute(
                 "DELETE FROM mj_tasks WHERE state IN ('done', 'failed') AND finished_at < ?", (before,)
             )
-            return cursor.rowcount
 
 
-async def _free_pressed_button(connection: aiosqlite.Connection, task_id: str) -> None:
-    await connection.execute(
+async def _free_pressed_button(transaction: Transaction, task_id: str) -> None:
+    await transaction.execute(
         "UPDATE mj_buttons SET busy = 0 WHERE key = (SELECT pressed_button FROM mj_tasks WHERE task_id = ?)",
         (task_id,),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.database import Database
+from storage.database import Database, utc_now
 
 
 class ModelListsRepository:
@@ -20,7 +20,7 @@ class ModelListsRepository:
             ON CONFLICT (kind) DO UPDATE SET
                 models = excluded.models,
                 changed_by = excluded.changed_by,
-                changed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                changed_at = ?
             """,
-            (kind, ",".join(models), admin_id),
+            (kind, ",".join(models), admin_id, utc_now()),
         )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.database import Database
+from storage.database import Database, Transaction, utc_now
 
 UNLIMITED = -1
 
@@ -20,53 +19,64 @@ class ReserveOutcome:
 
 
 class UsageRepository:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, holder: str | None = None, lifetime: float = 0.0) -> None:
+        """`holder`: with replicas, this replica's name; its reservations live `lifetime` seconds unless it keeps
+        them alive, so those of a replica that died stop counting soon after."""
         self._db = database
+        self._holder = holder
+        self._lifetime = lifetime
 
     async def reserve(self, user_id: int, kind: str, day: str, default_limit: int) -> ReserveOutcome:
         """Check the limit and hold one use in the same transaction, so parallel requests cannot overspend."""
-        async with self._db.transaction() as connection:
-            async with connection.execute(
+        async with self._db.transaction() as transaction:
+            row = await transaction.fetch_one(
                 "SELECT daily_limit FROM quota_overrides WHERE user_id = ? AND kind = ?", (user_id, kind)
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
             limit = int(row[0]) if row else default_limit
+            now = time.time()
             if limit != UNLIMITED:
-                async with connection.execute(
+                row = await transaction.fetch_one(
                     """
                     SELECT
                         COALESCE((SELECT count FROM usage WHERE user_id = ?1 AND kind = ?2 AND day = ?3), 0)
-                      + (SELECT COUNT(*) FROM reservations WHERE user_id = ?1 AND kind = ?2 AND day = ?3)
+                      + (SELECT COUNT(*) FROM reservations WHERE user_id = ?1 AND kind = ?2 AND day = ?3
+                                                               AND (expires_at IS NULL OR expires_at > ?4))
                     """,
-                    (user_id, kind, day),
-                ) as cursor:
-                    taken = int((await cursor.fetchone())[0])
-                if taken >= limit:
+                    (user_id, kind, day, now),
+                )
+                if int(row[0]) >= limit:
                     return ReserveOutcome(None, limit)
-            cursor = await connection.execute(
-                "INSERT INTO reservations (user_id, kind, day) VALUES (?, ?, ?)", (user_id, kind, day)
+            expires = now + self._lifetime if self._holder is not None else None
+            row = await transaction.fetch_one(
+                "INSERT INTO reservations (user_id, kind, day, created_at, holder, expires_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (user_id, kind, day, utc_now(), self._holder, expires),
             )
-            return ReserveOutcome(cursor.lastrowid, limit)
+            return ReserveOutcome(int(row[0]), limit)
 
     async def commit(self, reservation_id: int, user_id: int, kind: str, day: str, tokens: int) -> None:
         """Turn a reservation into a counted use."""
-        async with self._db.transaction() as connection:
-            await count_use(connection, reservation_id, user_id, kind, day, tokens)
+        async with self._db.transaction() as transaction:
+            await count_use(transaction, reservation_id, user_id, kind, day, tokens)
 
     async def release(self, reservation_id: int) -> None:
         await self._db.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
 
     async def release_all(self) -> int:
         """Drop reservations left by a previous process: their work died with it, so nobody pays."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("DELETE FROM reservations")
-            return cursor.rowcount
+        return await self._db.execute("DELETE FROM reservations")
+
+    async def keep_alive(self) -> None:
+        """This replica's reservations live on; those whose replica stopped keeping them alive are dropped."""
+        now = time.time()
+        await self._db.execute(
+            "UPDATE reservations SET expires_at = ? WHERE holder = ?", (now + self._lifetime, self._holder)
+        )
+        await self._db.execute("DELETE FROM reservations WHERE expires_at < ?", (now - self._lifetime,))
 
     async def prune_reservations(self, before: str) -> int:
         """Drop reservations older than `before`: no request runs that long, so their work is gone."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute("DELETE FROM reservations WHERE created_at < ?", (before,))
-            return cursor.rowcount
+        return await self._db.execute("DELETE FROM reservations WHERE created_at < ?", (before,))
 
     async def taken_on(self, user_id: int, day: str) -> dict[str, int]:
         """Uses per kind on `day`, counting those in flight: exactly what the limit is checked against."""
@@ -75,10 +85,11 @@ class UsageRepository:
             SELECT kind, SUM(n) AS taken FROM (
                 SELECT kind, count AS n FROM usage WHERE user_id = ?1 AND day = ?2
                 UNION ALL
-                SELECT kind, 1 AS n FROM reservations WHERE user_id = ?1 AND day = ?2
-            ) GROUP BY kind
+                SELECT kind, 1 AS n FROM reservations
+                WHERE user_id = ?1 AND day = ?2 AND (expires_at IS NULL OR expires_at > ?3)
+            ) AS uses GROUP BY kind
             """,
-            (user_id, day),
+            (user_id, day, time.time()),
         )
         return {row["kind"]: int(row["taken"]) for row in rows}
 
@@ -97,8 +108,8 @@ class UsageRepository:
         return {row["kind"]: int(row["daily_limit"]) for row in rows}
 
     async def set_override(self, user_id: int, kinds: list[str], limit: int) -> None:
-        async with self._db.transaction() as connection:
-            await connection.executemany(
+        async with self._db.transaction() as transaction:
+            await transaction.executemany(
                 """
                 INSERT INTO quota_overrides (user_id, kind, daily_limit) VALUES (?, ?, ?)
                 ON CONFLICT (user_id, kind) DO UPDATE SET daily_limit = excluded.daily_limit
@@ -108,22 +119,22 @@ class UsageRepository:
 
 
 async def count_use(
-    connection: aiosqlite.Connection, reservation_id: int, user_id: int, kind: str, day: str, tokens: int
+    transaction: Transaction, reservation_id: int, user_id: int, kind: str, day: str, tokens: int
 ) -> None:
     """Within a caller's transaction: the reservation becomes a counted use."""
-    await connection.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
-    await connection.execute(
+    await transaction.execute("DELETE FROM reservations WHERE id = ?", (reservation_id,))
+    await transaction.execute(
         """
         INSERT INTO usage (user_id, kind, day, count, tokens) VALUES (?, ?, ?, 1, ?)
-        ON CONFLICT (user_id, kind, day) DO UPDATE SET count = count + 1, tokens = tokens + excluded.tokens
+        ON CONFLICT (user_id, kind, day) DO UPDATE SET count = usage.count + 1, tokens = usage.tokens + excluded.tokens
         """,
         (user_id, kind, day, tokens),
     )
 
 
-async def uncount_use(connection: aiosqlite.Connection, user_id: int, kind: str, day: str) -> None:
+async def uncount_use(transaction: Transaction, user_id: int, kind: str, day: str) -> None:
     """Within a caller's transaction: give back one counted use (a refund)."""
-    await connection.execute(
+    await transaction.execute(
         "UPDATE usage SET count = count - 1 WHERE user_id = ? AND kind = ? AND day = ? AND count > 0",
         (user_id, kind, day),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.database import Database
+from storage.database import Database, utc_now
 
 
 class UserRepository:
@@ -17,9 +17,9 @@ class UserRepository:
             ON CONFLICT (id) DO UPDATE SET
                 name = excluded.name,
                 language = excluded.language,
-                last_seen = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                last_seen = ?
             """,
-            (user_id, name, language),
+            (user_id, name, language, utc_now()),
         )
 
     async def name_of(self, user_id: int) -> str | None:
@@ -42,13 +42,14 @@ class UserRepository:
 
     async def claim_ban_notice(self, user_id: int) -> bool:
         """True once per ban: the caller tells the user, every later message goes unanswered."""
-        async with self._db.transaction() as connection:
-            cursor = await connection.execute(
-                "UPDATE users SET ban_notified = 1 WHERE id = ? AND banned = 1 AND ban_notified = 0", (user_id,)
-            )
-            return cursor.rowcount == 1
+        changed = await self._db.execute(
+            "UPDATE users SET ban_notified = 1 WHERE id = ? AND banned = 1 AND ban_notified = 0", (user_id,)
+        )
+        return changed == 1
 
     async def counts(self, since: str) -> tuple[int, int]:
         """(all users, users seen at or after `since`, an ISO timestamp)."""
-        row = await self._db.fetch_one("SELECT COUNT(*), COALESCE(SUM(last_seen >= ?), 0) FROM users", (since,))
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN last_seen >= ? THEN 1 ELSE 0 END), 0) FROM users", (since,)
+        )
         return (int(row[0]), int(row[1])) if row else (0, 0)

@@ -19,7 +19,7 @@ def test_the_benchmark_runs_and_prints_every_case() -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     table = done.stdout
-    for case in ("voice turn", "tail", "many at once", "text", "midjourney", "start-up"):
+    for case in ("voice turn", "tail", "many at once", "text", "midjourney", "start-up", "replicas"):
         assert case in table
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in table.splitlines() if "|" in line}
     assert rows["errors"] == "0"  # every voice note of the crowd was answered with a voice message

@@ -142,9 +142,17 @@ class TaskView(Protocol):
 
 class MidjourneyTracker:
     def __init__(
-        self, midjourney: Midjourney, repository: MidjourneyRepository, view: TaskView, settings: Settings
+        self,
+        midjourney: Midjourney,
+        repository: MidjourneyRepository,
+        view: TaskView,
+        settings: Settings,
+        replica: str | None = None,
     ) -> None:
         self._mj = midjourney
+        # With replicas, each tracks the tasks it leases; a lease outlives a few missed polls, no more.
+        self._replica = replica
+        self._lease_seconds = max(3 * settings.MJ_POLL_INTERVAL, 2.0)
         self._repo = repository
         self._view = view
         self._interval = settings.MJ_POLL_INTERVAL
@@ -156,7 +164,8 @@ class MidjourneyTracker:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        resumed = await self._repo.resume_interrupted_deliveries()
+        # A replica's interrupted deliveries come back when its leases run out, not when another one starts.
+        resumed = await self._repo.resume_interrupted_deliveries() if self._replica is None else 0
         pending = await self._repo.count_pending()
         if pending or resumed:
             log.info("resuming %d midjourney tasks", pending)
@@ -199,7 +208,10 @@ class MidjourneyTracker:
                 await asyncio.wait_for(self._stopping.wait(), self._interval)
 
     async def poll_once(self) -> None:
-        rows = await self._repo.pending()
+        if self._replica is None:
+            rows = await self._repo.pending()
+        else:
+            rows = await self._repo.lease(self._replica, self._lease_seconds)
         if not rows:
             return
         found: dict[str, MjTask] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from testkit.doubles.midjourney import MidjourneyDouble
 from testkit.doubles.openai_spec import OpenAISpec
 from testkit.doubles.telegram_api import TelegramDouble
 from testkit.doubles.telegram_spec import TelegramSpec
+from testkit.postgres import PostgresServer
 from tests.e2e.harness import (
     ADMIN_ID,
     API_KEY,
@@ -56,11 +58,19 @@ def midjourney(gateway_with_midjourney: tuple[GatewayDouble, MidjourneyDouble]) 
 
 @pytest.fixture(scope="session")
 async def bot(
-    telegram: TelegramDouble, gateway: GatewayDouble, tmp_path_factory: pytest.TempPathFactory
+    telegram: TelegramDouble,
+    gateway: GatewayDouble,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[BotProcess]:
     """One bot process shared by the tests that need no special settings (each uses its own users)."""
     process = BotProcess(
-        tmp_path_factory.mktemp("shared-bot"), telegram, gateway, BOT_TOKEN, API_KEY, SHARED_SETTINGS
+        tmp_path_factory.mktemp("shared-bot"),
+        telegram,
+        gateway,
+        BOT_TOKEN,
+        API_KEY,
+        SHARED_SETTINGS | await _database_settings(request),
     )
     await process.start()
     yield process
@@ -70,16 +80,22 @@ async def bot(
 
 
 @pytest.fixture
-async def start_bot(gateway: GatewayDouble, tmp_path: Path) -> AsyncIterator[StartBot]:
+async def start_bot(
+    gateway: GatewayDouble, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[StartBot]:
     """Start a bot process of a test's own, with extra settings, against a Telegram double of its own
     (`process.telegram`), so it never competes with the shared process for updates. Calling it again with
     the same `workdir` restarts on the same database. Stopped, and its log checked, after the test."""
     own_telegram = TelegramDouble(BOT_TOKEN, TelegramSpec.load())
     await own_telegram.start()
     started: list[BotProcess] = []
+    databases: dict[Path, dict[str, str]] = {}  # a restart on the same workdir finds the same database
 
     async def start(workdir: Path | None = None, **settings: str) -> BotProcess:
-        process = BotProcess(workdir or tmp_path, own_telegram, gateway, BOT_TOKEN, API_KEY, settings)
+        workdir = workdir or tmp_path
+        if workdir not in databases:
+            databases[workdir] = await _database_settings(request)
+        process = BotProcess(workdir, own_telegram, gateway, BOT_TOKEN, API_KEY, databases[workdir] | settings)
         await process.start()
         started.append(process)
         return process
@@ -121,3 +137,12 @@ def doubles_stay_clean(telegram: TelegramDouble, gateway: GatewayDouble) -> Iter
     gateway.reset_rules()
     assert not telegram_violations, f"invalid Bot API calls: {telegram_violations}"
     assert not gateway_violations, f"invalid gateway calls: {gateway_violations}"
+
+
+async def _database_settings(request: pytest.FixtureRequest) -> dict[str, str]:
+    """SQLite (the default), or with WENWEN_TEST_DATABASE=postgresql a fresh database on the run's PostgreSQL
+    server: the whole end-to-end suite then runs against PostgreSQL."""
+    if os.environ.get("WENWEN_TEST_DATABASE", "sqlite") != "postgresql":
+        return {}
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return {"DATABASE_URL": await server.new_database()}

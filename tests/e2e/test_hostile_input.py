@@ -20,6 +20,7 @@ from testkit.doubles.gateway import GatewayDouble, last_user_text_contains
 from testkit.doubles.midjourney import MidjourneyDouble
 from testkit.doubles.telegram_api import TelegramDouble
 from testkit.media import make_audio_file, make_png, make_png_bomb, make_tiff_bomb, make_voice_note
+from testkit.postgres import PostgresServer
 from tests.e2e.harness import API_KEY, BOT_TOKEN, StartBot, new_person
 from tests.e2e.steps import Conversation, choose_setting
 
@@ -334,6 +335,26 @@ async def test_a_webhook_secret_telegram_would_refuse_stops_the_start_in_one_lin
 # --- start-up trouble, in one line each ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("trouble", ["unreachable", "wrong password"])
+async def test_a_database_url_that_does_not_work_stops_the_start_in_one_line_without_the_password(
+    tmp_path: Path, telegram: TelegramDouble, gateway: GatewayDouble, postgres: PostgresServer, trouble: str
+) -> None:
+    if trouble == "unreachable":
+        url = f"postgresql://bot:hunter2-secret@127.0.0.1:{_free_port()}/bot"
+    else:  # a real server that knows no such user
+        url = (
+            postgres.url()
+            .replace("postgres:@", "nobody:hunter2-secret@", 1)
+            .replace("postgres@", "nobody:hunter2-secret@", 1)
+        )
+    process = BotProcess(tmp_path, telegram, gateway, BOT_TOKEN, API_KEY, {"DATABASE_URL": url})
+    await process.launch()
+    assert await process.wait_exit(30) == 2
+    log = process.log_text().strip()
+    assert len(log.splitlines()) == 1 and "DATABASE_URL" in log, log
+    assert "hunter2" not in log and "Traceback" not in log
+
+
 async def test_telegram_unreachable_is_waited_out_in_one_line_per_try(
     tmp_path: Path, telegram: TelegramDouble, gateway: GatewayDouble
 ) -> None:
@@ -376,7 +397,7 @@ async def test_an_unreachable_gateway_is_said_in_one_line_and_the_bot_still_answ
 
 
 async def test_old_conversations_and_finished_tasks_are_pruned(start_bot: StartBot, tmp_path: Path) -> None:
-    process = await start_bot(HISTORY_DAYS="30")
+    process = await start_bot(HISTORY_DAYS="30", DATABASE_URL="")  # SQLite: the test writes into the file
     assert await process.stop() == 0
     with sqlite3.connect(process.database_path) as database:
         database.executemany(

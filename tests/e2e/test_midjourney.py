@@ -346,7 +346,7 @@ async def test_fifty_pending_tasks_cost_one_list_call_per_interval(
     start_bot: StartBot, midjourney: MidjourneyDouble
 ) -> None:
     process = await start_bot(MJ_POLL_INTERVAL="0.5")
-    prompts = [f"pending crowd {n}" for n in range(50)]
+    prompts = [f"pending crowd {n:02d}" for n in range(50)]  # none inside another: scripts match by substring
     for prompt in prompts:
         midjourney.script(prompt, "stuck", times=1)
     for prompt in prompts:  # fifty people at once, each with one picture on the way

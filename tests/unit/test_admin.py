@@ -1,7 +1,6 @@
 """Admin rules: argument parsing that only takes what it should, admin-only actions, and the audit trail."""
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -75,8 +74,8 @@ async def _no_catalog() -> Catalog:
 
 
 @pytest.fixture
-async def administration(tmp_path: Path) -> AsyncIterator[tuple[Administration, Database]]:
-    database = await Database.open(tmp_path / "admin.sqlite3")
+async def administration(any_database: Database) -> AsyncIterator[tuple[Administration, Database]]:
+    database = any_database
     settings = Settings(BOT_TOKEN="1:x", API_KEY="k", ADMIN_IDS="1")
     usage = UsageRepository(database)
     models = Models(settings, ModelListsRepository(database), _no_catalog)
@@ -85,7 +84,6 @@ async def administration(tmp_path: Path) -> AsyncIterator[tuple[Administration, 
     )
     await admin.load()
     yield admin, database
-    await database.close()
 
 
 async def test_admin_changes_are_audited_and_bans_survive_a_reload(

@@ -62,6 +62,17 @@ def test_dot_env_is_read(tmp_path: Path) -> None:
         ({"BOT_TOKEN": "1:a", "API_KEY": "k", "API_BASE_URL": "ftp://x"}, "API_BASE_URL"),
         ({"BOT_TOKEN": "1:a", "API_KEY": "k", "MJ_POLL_INTERVAL": "0"}, "MJ_POLL_INTERVAL"),
         ({"BOT_TOKEN": "1:a", "API_KEY": "k", "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"BOT_TOKEN": "1:a", "API_KEY": "k", "DATABASE_URL": "mysql://u:pw@h/db"}, "DATABASE_URL"),
+        (
+            # Replicas in webhook mode must all check one secret: a random one each would refuse the others'.
+            {
+                "BOT_TOKEN": "1:a",
+                "API_KEY": "k",
+                "DATABASE_URL": "postgresql://u:pw@h/db",
+                "WEBHOOK_URL": "https://x/h",
+            },
+            "WEBHOOK_SECRET",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_it(
@@ -74,7 +85,7 @@ def test_a_bad_setting_is_one_line_naming_it(
     message = str(error.value)
     assert named in message
     assert "\n" not in message
-    assert "Traceback" not in message
+    assert "Traceback" not in message and "Value error" not in message and "pw@" not in message
 
 
 def test_env_example_lists_every_setting() -> None:

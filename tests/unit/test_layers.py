@@ -29,6 +29,7 @@ SERVICES = (
     "models",
     "preferences",
     "quotas",
+    "replicas",
     "retention",
     "search",
     "tools",

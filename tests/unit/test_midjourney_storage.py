@@ -1,8 +1,5 @@
 """Midjourney task bookkeeping: charged on acceptance, delivered once, refunded once, buttons claimed once."""
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from storage import Database, UsageRepository
@@ -12,10 +9,9 @@ DAY = "2026-02-03"
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "mj.sqlite3")
-    yield db
-    await db.close()
+def database(any_database: Database) -> Database:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_database
 
 
 async def _create(db: Database, task_id: str, user: int = 5, button: str | None = None) -> None:

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
@@ -44,10 +43,9 @@ class Gateway:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "models.sqlite3")
-    yield db
-    await db.close()
+def database(any_database: Database) -> Database:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_database
 
 
 def _models(database: Database, gateway: Gateway, **lists: str) -> tuple[Models, Notices]:

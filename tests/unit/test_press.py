@@ -10,7 +10,6 @@ import base64
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -133,10 +132,10 @@ async def _ignore(label: str) -> None:
 
 
 @pytest.fixture
-async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
+async def bench(any_database: Database) -> AsyncIterator[Bench]:
     """The owner's grid delivered in a group as PICTURE_MESSAGE, with its U2 button saved; the presser has used
     nothing today."""
-    database = await Database.open(tmp_path / "press.sqlite3")
+    database = any_database
     usage = UsageRepository(database)
     repo = MidjourneyRepository(database)
     outcome = await usage.reserve(OWNER, "imagine", DAY, 10)
@@ -155,7 +154,6 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     tracker = MidjourneyTracker(cast(Midjourney, client), repo, cast(TaskView, view), settings)
     jobs = MidjourneyJobs(cast(Midjourney, client), repo, tracker, cast(PromptWriter, EnglishAlready()))
     yield Bench(database, inflight, turns, client, view, jobs, button.key)
-    await database.close()
 
 
 # --- refused before any turn -------------------------------------------------------------------------------

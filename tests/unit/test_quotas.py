@@ -2,7 +2,6 @@
 through a turn, as every paid request is charged."""
 
 import asyncio
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from bot.config import Settings
 from bot.inflight import InFlight
 from bot.quotas import QuotaExceeded, Quotas
 from bot.turns import Turn, TurnRule, Turns
-from storage import Database, UsageRepository
+from storage import Database, SqliteDatabase, UsageRepository
 
 
 def _settings(**quotas: int) -> Settings:
@@ -20,10 +19,9 @@ def _settings(**quotas: int) -> Settings:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "q.sqlite3")
-    yield db
-    await db.close()
+def database(any_database: Database) -> Database:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_database
 
 
 def _quotas(database: Database, day: str = "2026-01-01", **limits: int) -> Quotas:
@@ -132,10 +130,10 @@ async def test_cancelled_work_is_released(database: Database) -> None:
 
 async def test_reservations_of_a_dead_process_are_released(tmp_path: Path) -> None:
     path = tmp_path / "crash.sqlite3"
-    first = await Database.open(path)
+    first = await SqliteDatabase.open(path)
     await _quotas(first, voice=1).reserve(1, "voice")
     await first.close()  # the process "dies" holding the reservation
-    second = await Database.open(path)
+    second = await SqliteDatabase.open(path)
     try:
         assert await UsageRepository(second).release_all() == 1
         await _quotas(second, voice=1).reserve(1, "voice")
@@ -160,3 +158,20 @@ async def test_a_reservation_cancelled_half_way_is_given_back(database: Database
             await quotas.release(use)
         left = await database.fetch_all("SELECT id FROM reservations")
         assert len(left) == 0, f"a reservation left behind by a cancellation after {turns} turns"
+
+
+async def test_a_replicas_reservations_stop_counting_when_it_stops_keeping_them_alive(database: Database) -> None:
+    """With replicas, a use in flight lives while its replica keeps it alive: one killed mid-request gives its
+    people's uses back within the lifetime, not at some other replica's start."""
+    living = UsageRepository(database, holder="replica-a", lifetime=0.4)
+    held = await living.reserve(1, "voice", "2026-01-01", 1)
+    assert held.reservation_id is not None
+    assert (await living.reserve(1, "voice", "2026-01-01", 1)).reservation_id is None
+    await asyncio.sleep(0.3)
+    await living.keep_alive()  # pushed on: still counted
+    await asyncio.sleep(0.3)
+    assert (await living.reserve(1, "voice", "2026-01-01", 1)).reservation_id is None
+    assert (await living.taken_on(1, "2026-01-01"))["voice"] == 1
+    await asyncio.sleep(0.5)  # the replica died: nobody pushes it on
+    assert await living.taken_on(1, "2026-01-01") == {}
+    assert (await living.reserve(1, "voice", "2026-01-01", 1)).reservation_id is not None

@@ -2,8 +2,7 @@
 running stays. Old rows are written straight into the tables with their timestamps set in the past."""
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,10 +16,9 @@ DAY = 86400.0
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "retention.sqlite3")
-    yield db
-    await db.close()
+def database(any_database: Database) -> Database:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_database
 
 
 def _retention(database: Database) -> Retention:
@@ -34,8 +32,9 @@ def _retention(database: Database) -> Retention:
 
 
 def _ago(days: float) -> str:
-    """SQL for the timestamp `days` ago, in the very format the tables' defaults write."""
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{days * 24:.0f} hours')"
+    """An SQL literal of the timestamp `days` ago, in the very format the tables store (storage.database.utc_now)."""
+    moment = datetime.now(UTC) - timedelta(hours=round(days * 24))
+    return "'" + moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z'"
 
 
 async def _column(database: Database, sql: str) -> list[object]:
@@ -108,7 +107,13 @@ async def test_old_audit_entries_and_stale_reservations_go(database: Database) -
 async def test_a_second_round_finds_nothing(database: Database) -> None:
     """Pruning twice deletes nothing more, and an empty database prunes cleanly."""
     retention = _retention(database)
-    assert await retention.prune_once() == {"history": 0, "midjourney_tasks": 0, "audit": 0, "reservations": 0}
+    assert await retention.prune_once() == {
+        "history": 0,
+        "midjourney_tasks": 0,
+        "audit": 0,
+        "reservations": 0,
+        "albums": 0,
+    }
     await database.execute(
         f"INSERT INTO history (chat_id, role, content, created_at) VALUES (1, 'user', 'x', {_ago(31)})"
     )

@@ -5,8 +5,7 @@ endings refunded once, progress shown when it changed, dialogs answered, and a s
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -149,10 +148,9 @@ class FakeView:
 
 
 @pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "tracker.sqlite3")
-    yield db
-    await db.close()
+def database(any_database: Database) -> Database:
+    """Each test runs on SQLite and on PostgreSQL."""
+    return any_database
 
 
 @pytest.fixture

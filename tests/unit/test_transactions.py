@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import Settings
 from bot.quotas import Quotas
-from storage import Database, UsageRepository
+from storage import Database, SqliteDatabase, UsageRepository
 
 # Event-loop turns after which the task is cancelled: from "before it started" through BEGIN (queued, then run by
 # aiosqlite's thread), the body's writes and the COMMIT, to "long finished".
@@ -22,7 +22,7 @@ TURNS = range(60)
 
 @pytest.fixture
 async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "transactions.sqlite3")
+    db = await SqliteDatabase.open(tmp_path / "transactions.sqlite3")
     yield db
     await db.close()
 

@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,13 +57,12 @@ class Ledger:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    database = await Database.open(tmp_path / "turns.sqlite3")
+async def ledger(any_database: Database) -> AsyncIterator[Ledger]:
+    database = any_database
     settings = Settings(BOT_TOKEN="1:x", API_KEY="k", QUOTA_VOICE=5, QUOTA_CHAT=5)
     inflight = InFlight()
     quotas = Quotas(UsageRepository(database), settings, today=lambda: DAY)
     yield Ledger(database, inflight, Turns(quotas, inflight))
-    await database.close()
 
 
 @pytest.fixture
