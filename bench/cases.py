@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bench.harness import Stage, cpu_seconds, median_p95, peak_rss_mb, rss_mb, stage
 from bot.media.audio import find_ffmpeg, read_wav
-from bot.media.opus import encode_pcm
+from bot.media.opus import ENCODER_OPTIONS, VOICE_BITRATE, VOICE_SAMPLE_RATE, encode_pcm
 from testkit.doubles.telegram_api import Call
 from testkit.identities import new_person
 from testkit.media import make_voice_note, make_wav
@@ -21,8 +21,8 @@ from testkit.media import make_voice_note, make_wav
 Row = tuple[str, str, str, str]
 ANSWER_SECONDS = 5.0  # the spoken answer the gateway double returns
 # The same encoding as the bot's (bot.media.opus), as the ffmpeg command line: the floor the goals were set on.
-_FFMPEG_OPUS = ["-acodec", "libopus", "-b:a", "32k", "-ac", "1", "-ar", "48000", "-application", "voip",
-                "-frame_duration", "60"]  # fmt: skip
+_FFMPEG_OPUS = ["-acodec", "libopus", "-b:a", str(VOICE_BITRATE), "-ac", "1", "-ar", str(VOICE_SAMPLE_RATE),
+                *(word for option, value in ENCODER_OPTIONS.items() for word in (f"-{option}", value))]  # fmt: skip
 
 
 @dataclass

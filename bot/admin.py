@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import QUOTA_KINDS, Settings
 from bot.core.actors import Actor
+from bot.core.changes import Changed, nobody_else
 from bot.core.errors import Refusal
 from bot.core.i18n import __
 from bot.models import Models
@@ -34,13 +35,7 @@ class Stats:
     kinds: list[KindStats]
 
 
-# Notices to the other replicas (storage's notify): what changed, and for whom.
-Changed = Callable[[str, str], Awaitable[None]]
-BANS = "bans"
-
-
-async def _nobody_else(_topic: str, _payload: str) -> None:
-    """One process: nobody else to tell."""
+BANS = "bans"  # the replicas' notice of a ban or an unban; payload: "<id> 1" or "<id> 0"
 
 
 class Administration:
@@ -60,7 +55,7 @@ class Administration:
         self._quotas = quotas
         self._models = models
         self._banned: set[int] = set()
-        self.changed: Changed = _nobody_else
+        self.changed: Changed = nobody_else
 
     async def load(self) -> None:
         """Read the banned users once; from then on the set is kept current by this process's bans and, with

@@ -73,14 +73,6 @@ class InFlight:
         mine.append(held)
         token = secrets.token_hex(8)
         shared = self._shared
-        try:
-            if shared is not None and not await shared.take(token, actor_id, what, exclusive):
-                raise STILL_WORKING  # running on another replica
-        except BaseException:
-            mine.remove(held)
-            if not mine and self._held.get(actor_id) is mine:
-                del self._held[actor_id]
-            raise
 
         def let_go() -> None:
             if held in mine:
@@ -89,6 +81,13 @@ class InFlight:
                     del self._held[actor_id]
                 if shared is not None:
                     shared.drop_soon(token)
+
+        try:
+            if shared is not None and not await shared.take(token, actor_id, what, exclusive):
+                raise STILL_WORKING  # running on another replica
+        except BaseException:
+            let_go()  # also the row of a take cancelled after it was written
+            raise
 
         try:
             yield let_go

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from bot.clients.catalog import Catalog, CatalogUnavailable
 from bot.config import MODEL_KINDS, Settings, split_models
+from bot.core.changes import Changed, nobody_else
 from bot.core.errors import Refusal
 from bot.core.i18n import _, __
 from storage.models import ModelListsRepository
@@ -55,10 +56,6 @@ MODEL_LISTS = "model-lists"
 MODEL_FAILED = "model-failed"
 
 
-async def _nobody_else(_topic: str, _payload: str) -> None:
-    """One process: nobody else to tell."""
-
-
 class Models:
     def __init__(
         self,
@@ -79,7 +76,7 @@ class Models:
         self.notices: ModelNotices | None = None
         self._reading = asyncio.Lock()
         self._settled = asyncio.Event()
-        self.changed: Callable[[str, str], Awaitable[None]] = _nobody_else
+        self.changed: Changed = nobody_else
         self._resolve_all()  # usable at once; the catalog refines it when it has been read
 
     async def load_lists(self) -> None:

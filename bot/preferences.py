@@ -3,9 +3,9 @@ first use."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from bot.core.changes import Changed, nobody_else
 from bot.core.i18n import LANGUAGES
 from bot.core.lru import LruCache
 from storage.preferences import PreferencesRepository, StoredPreferences
@@ -35,10 +35,6 @@ class UserPreferences:
 PREFERENCES = "preferences"  # the replicas' notice of a person's changed settings; payload: the person's id
 
 
-async def _nobody_else(_topic: str, _payload: str) -> None:
-    """One process: nobody else to tell."""
-
-
 # Whose settings are kept in memory: the language middleware asks on every update.
 _CACHE_CAPACITY = 10_000
 
@@ -48,7 +44,7 @@ class Preferences:
         self._repo = repository
         self._default_voice = default_voice
         self._cache: LruCache[int, StoredPreferences] = LruCache(_CACHE_CAPACITY)
-        self.changed: Callable[[str, str], Awaitable[None]] = _nobody_else
+        self.changed: Changed = nobody_else
 
     def heard(self, payload: str) -> None:
         """A person's settings changed on another replica (or this one): read them again when next needed."""

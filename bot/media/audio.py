@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from bot.media.opus import AudioError, OpusWriter, encode_pcm
+from bot.media.opus import AudioError, OpusWriter, encode_pcm, encoder_errors
 
 __all__ = ["AudioError", "PcmAudio", "VoiceClip", "VoiceEncoder", "VoiceStream", "read_wav"]
 
@@ -183,18 +183,14 @@ class VoiceStream:
         """A blocking step on this answer's writer; if the turn is cancelled meanwhile, the step still ends
         before close() lets go of the writer."""
         async with self._slots:
-            step = asyncio.ensure_future(asyncio.to_thread(_guarded, work))
+            step = asyncio.ensure_future(asyncio.to_thread(_without_pyav_errors, work))
             self._busy = step
             return await asyncio.shield(step)
 
 
-def _guarded(work: Callable[[], T]) -> T:
-    try:
+def _without_pyav_errors(work: Callable[[], T]) -> T:
+    with encoder_errors():
         return work()
-    except AudioError:
-        raise
-    except Exception as error:  # PyAV's errors carry FFmpeg's words, which nobody is shown
-        raise AudioError(f"the encoder failed: {type(error).__name__}") from None
 
 
 class VoiceEncoder:

@@ -3,7 +3,9 @@ PyAV. Every method blocks; callers run them in worker threads (PyAV lets go of t
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bot.core.errors import UserFacingError
@@ -53,6 +55,7 @@ class OpusWriter:
         )
         self._stream.bit_rate = VOICE_BITRATE
         self._resampler = av.AudioResampler(format="s16", layout="mono", rate=VOICE_SAMPLE_RATE)
+        self._closed = False
 
     @property
     def seconds(self) -> float:
@@ -69,16 +72,18 @@ class OpusWriter:
     def finish(self) -> tuple[bytes, float]:
         """The OGG/Opus bytes and the seconds of sound; the writer is spent."""
         if self._samples == 0:
-            self._container.close()
+            self.close()
             raise AudioError("no samples to encode")
         self._encode(None)
         self._mux(self._stream.encode(None))
-        self._container.close()
+        self.close()
         return self._out.getvalue(), self.seconds
 
     def close(self) -> None:
-        """Let go of an unfinished writer (a turn cancelled mid-answer)."""
-        self._container.close()
+        """Let go of the writer, finished or not (a turn cancelled mid-answer); once is enough."""
+        if not self._closed:
+            self._closed = True
+            self._container.close()
 
     def _frame(self, data: bytes | memoryview) -> av.AudioFrame:
         samples = len(data) // self._frame_bytes
@@ -113,19 +118,29 @@ def _widen_24_to_32(data: bytes | memoryview) -> bytes:
     return bytes(wide)
 
 
+@contextlib.contextmanager
+def encoder_errors() -> Iterator[None]:
+    """PyAV's errors inside the block come out as AudioError: they carry FFmpeg's words, never shown to anyone."""
+    try:
+        yield
+    except AudioError:
+        raise
+    except Exception as error:
+        raise AudioError(f"the encoder failed: {type(error).__name__}") from None
+
+
 def encode_pcm(
     pcm: bytes | memoryview, sample_rate: int, channels: int = 1, sample_width: int = 2
 ) -> tuple[bytes, float]:
     """Blocking: a whole answer's PCM to a voice message's bytes and length."""
-    writer = OpusWriter(sample_rate, channels, sample_width)
-    try:
-        writer.write(pcm)
-        return writer.finish()
-    except AudioError:
-        raise
-    except Exception as error:  # PyAV raises its own errors with FFmpeg's words, never shown to anyone
-        writer.close()
-        raise AudioError(f"the encoder failed: {type(error).__name__}") from None
+    with encoder_errors():
+        writer = OpusWriter(sample_rate, channels, sample_width)
+        try:
+            writer.write(pcm)
+            return writer.finish()
+        except BaseException:
+            writer.close()
+            raise
 
 
 def warm_up() -> None:

@@ -45,9 +45,7 @@ class AlbumCollector(BaseMiddleware):
         finally:
             del self._albums[key]
         parts.sort(key=lambda part: part.message_id)
-        lead = next((part for part in parts if part.caption), parts[0])
-        data["album"] = parts
-        return await handler(lead, data)
+        return await hand_over(handler, parts, data)
 
 
 class SharedAlbumCollector(BaseMiddleware):
@@ -80,6 +78,14 @@ class SharedAlbumCollector(BaseMiddleware):
         if not await self._albums.claim(key, self._replica):
             return None  # another part's turn (here or on another replica) handles the album
         parts = [Message.model_validate_json(text).as_(self._bot) for text in await self._albums.parts(key)]
-        lead = next((part for part in parts if part.caption), parts[0])
-        data["album"] = parts
-        return await handler(lead, data)
+        return await hand_over(handler, parts, data)
+
+
+async def hand_over(
+    handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]], parts: list[Message], data: dict[str, Any]
+) -> Any:
+    """The handlers get the part that carries the caption (where commands such as /edit live), and every part, in
+    order, as `album`."""
+    lead = next((part for part in parts if part.caption), parts[0])
+    data["album"] = parts
+    return await handler(lead, data)
